@@ -1,0 +1,41 @@
+# selfhost.platform — entry points. Every target installs what it needs itself
+# (Docker engine, lab image, pinned virtualenv), so a fresh machine needs only make.
+SHELL := /bin/bash
+RUN := scripts/venv-exec
+
+.PHONY: help test lint sanity unit molecule docker image lab lab-destroy bench build clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+test: lint sanity unit molecule  ## Everything CI runs: lint, sanity, unit tests, every Molecule scenario
+
+lint:  ## ansible-lint (production profile), yamllint, actionlint
+	$(RUN) scripts/lint.sh
+
+sanity:  ## ansible-test sanity on a staged copy of the collection
+	$(RUN) scripts/sanity.sh
+
+unit:  ## pytest unit tests of the plugins
+	$(RUN) scripts/unit.sh
+
+molecule: image  ## Every Molecule scenario (SCENARIOS="a b" for a subset), with a time table
+	$(RUN) scripts/molecule-all.sh $(SCENARIOS)
+
+docker:  ## Install and start a Docker engine if none answers
+	scripts/ensure-docker.sh
+
+image: docker  ## Build the lab host image when its recipe changed
+	images/lab/build.sh
+
+lab: image  ## Create lab hosts, write inventories/lab/hosts.yml and converge playbooks/site.yml
+	$(RUN) scripts/lab.sh up
+
+lab-destroy:  ## Remove the lab hosts
+	scripts/lab.sh down
+
+bench: image  ## Converge-time benchmark (bench/converge.sh)
+	$(RUN) bench/converge.sh
+
+build:  ## Build the collection tarball into build/
+	$(RUN) ansible-galaxy collection build --force --output-path build/ .

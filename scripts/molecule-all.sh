@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Run Molecule scenarios (all under molecule/, or those named as arguments),
+# MOLECULE_JOBS at a time (default 2), each with its own log, then print a
+# per-scenario time table. Fails when any scenario fails or when none ran.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+jobs=${MOLECULE_JOBS:-2}
+logdir=${MOLECULE_LOG_DIR:-$root/.cache/molecule-logs}
+mkdir -p "$logdir"
+
+if (($#)); then
+  scenarios=("$@")
+else
+  mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -r -n1 basename | sort)
+fi
+if ((${#scenarios[@]} == 0)); then
+  echo "molecule: no scenario found" >&2
+  exit 1
+fi
+
+# Root-level molecule/ (not extensions/molecule) is this collection's documented layout.
+export MOLECULE_GLOB='molecule/*/molecule.yml' PY_COLORS=0 ANSIBLE_FORCE_COLOR=0 NO_COLOR=1
+
+run_one() {
+  local s=$1 start end rc
+  start=$(date +%s)
+  molecule test -s "$s" >"$logdir/$s.log" 2>&1
+  rc=$?
+  end=$(date +%s)
+  printf '%s %d %d\n' "$s" "$rc" "$((end - start))" >"$logdir/$s.result"
+  printf '[molecule] %-16s %s in %ds\n' "$s" "$([ $rc -eq 0 ] && echo passed || echo FAILED)" "$((end - start))"
+}
+
+total_start=$(date +%s)
+rm -f "$logdir"/*.result
+for s in "${scenarios[@]}"; do
+  while (($(jobs -rp | wc -l) >= jobs)); do wait -n; done
+  run_one "$s" &
+done
+wait
+total=$(($(date +%s) - total_start))
+
+failed=0 passed=0
+printf '\n%-18s %-8s %8s\n' scenario result seconds
+printf '%-18s %-8s %8s\n' ------------------ -------- --------
+for s in "${scenarios[@]}"; do
+  read -r _ rc secs <"$logdir/$s.result" || { rc=1; secs=0; }
+  if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); res=passed; else failed=$((failed + 1)); res=FAILED; fi
+  printf '%-18s %-8s %8s\n' "$s" "$res" "$secs"
+done
+printf '%-18s %-8s %8s\n' "(wall clock)" "" "$total"
+
+for s in "${scenarios[@]}"; do
+  read -r _ rc _ <"$logdir/$s.result" 2>/dev/null || rc=1
+  if [ "$rc" -ne 0 ]; then
+    printf '\n===== %s: last 150 lines of %s =====\n' "$s" "$logdir/$s.log"
+    tail -n 150 "$logdir/$s.log"
+  fi
+done
+echo
+echo "molecule: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
