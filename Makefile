@@ -3,12 +3,12 @@
 SHELL := /bin/bash
 RUN := scripts/venv-exec
 
-.PHONY: help test lint sanity unit molecule docker image lab lab-destroy bench build clean
+.PHONY: help test lint sanity unit build-check molecule docker image lab lab-destroy bench build clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: lint sanity unit molecule  ## Everything CI runs: lint, sanity, unit tests, every Molecule scenario
+test: lint sanity unit build-check molecule  ## Everything CI runs: lint, sanity, unit tests, build check, every Molecule scenario
 
 lint:  ## ansible-lint (production profile), yamllint, actionlint
 	$(RUN) scripts/lint.sh
@@ -18,6 +18,9 @@ sanity:  ## ansible-test sanity on a staged copy of the collection
 
 unit:  ## pytest unit tests of the plugins
 	$(RUN) scripts/unit.sh
+
+build-check:  ## The collection builds, installs, and its playbooks load from the installed copy
+	$(RUN) scripts/build-check.sh
 
 molecule: image  ## Every Molecule scenario (SCENARIOS="a b" for a subset), with a time table
 	$(RUN) scripts/molecule-all.sh $(SCENARIOS)
