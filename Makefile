@@ -3,15 +3,18 @@
 SHELL := /bin/bash
 RUN := scripts/venv-exec
 
-.PHONY: help test lint sanity unit build-check molecule docker image lab lab-destroy bench build clean
+.PHONY: help tools test lint sanity unit build-check molecule docker image lab lab-destroy bench build clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 test: lint sanity unit build-check molecule  ## Everything CI runs: lint, sanity, unit tests, build check, every Molecule scenario
 
-lint:  ## ansible-lint (production profile), yamllint, actionlint
+lint: tools  ## ansible-lint (production profile), yamllint, antsibull-changelog, actionlint, shellcheck
 	$(RUN) scripts/lint.sh
+
+tools:  ## Host tools the checks use beyond the venv (shellcheck, also used by ansible-test sanity)
+	@command -v shellcheck >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
 
 sanity:  ## ansible-test sanity on a staged copy of the collection
 	$(RUN) scripts/sanity.sh

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lint: yamllint, ansible-lint (production profile), actionlint on the workflows.
+# Lint: yamllint, ansible-lint (production profile), changelog fragments,
+# actionlint on the workflows, shellcheck on the shell scripts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== yamllint"
@@ -10,4 +11,6 @@ echo "== antsibull-changelog lint"
 antsibull-changelog lint
 echo "== actionlint"
 actionlint -no-color .github/workflows/*.yml
+echo "== shellcheck"
+git ls-files -co --exclude-standard -z -- '*.sh' scripts/venv-exec .ci/run | xargs -0 -r shellcheck
 echo "lint: ok"

@@ -4,7 +4,7 @@
 # per-scenario time table. Fails when any scenario fails or when none ran.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 jobs=${MOLECULE_JOBS:-2}
 logdir=${MOLECULE_LOG_DIR:-$root/.cache/molecule-logs}
 mkdir -p "$logdir"
