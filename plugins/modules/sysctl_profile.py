@@ -42,8 +42,9 @@ options:
     type: dict
   header:
     description:
-      - Text put at the top of the file as comment lines, for example the value of
-        C(ansible_managed). Lines already starting with C(#) are kept as they are.
+      - Text put at the top of the file as comment lines, for example the value of the
+        C(DEFAULT_MANAGED_STR) setting (C(ansible_managed) exists only inside templates).
+        Lines already starting with C(#) are kept as they are.
     type: str
   apply:
     description:
@@ -91,7 +92,7 @@ EXAMPLES = r'''
 - name: Write and apply the base performance settings
   selfhost.platform.sysctl_profile:
     path: /etc/sysctl.d/60-selfhost-base.conf
-    header: "{{ ansible_managed }}"
+    header: "{{ lookup('ansible.builtin.config', 'DEFAULT_MANAGED_STR') }}"
     settings:
       vm.swappiness: 10
       net.core.somaxconn: 4096
