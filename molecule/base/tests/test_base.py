@@ -172,7 +172,7 @@ def test_sysctl_file_holds_the_settings(host):
     lines = {}
     for line in sysctl.content_string.splitlines():
         if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition("=")
+            key, _sep, value = line.partition("=")
             lines[key.strip()] = " ".join(value.split())
     assert lines == SYSCTL
 

@@ -103,7 +103,7 @@ def test_ssh_failures_get_this_machine_banned(host):
 
     try:
         maxretry = int(host.check_output("fail2ban-client get sshd maxretry"))
-        for _ in range(maxretry + 3):
+        for _attempt in range(maxretry + 3):
             if me in _banned(host, "sshd"):
                 break
             client = paramiko.SSHClient()
