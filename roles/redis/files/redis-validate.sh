@@ -11,6 +11,7 @@ mode=$1
 candidate=$2
 scratch=$(mktemp -d)
 pid=""
+# shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     rm -rf "$scratch"
