@@ -1,0 +1,125 @@
+"""Unit tests of the selfhost.platform.scrape_targets filter."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.selfhost.platform.plugins.filter.scrape_targets import (
+    FilterModule,
+    is_loopback,
+    scrape_targets,
+)
+
+GROUPS = {
+    "all": ["mon1", "web1", "db1"],
+    "monitoring": ["mon1"],
+    "edge": ["web1"],
+    "db": ["db1"],
+    "empty": [],
+}
+HOSTVARS = {
+    "mon1": {"ansible_host": "203.0.113.5", "prometheus_target_address": "10.0.0.5"},
+    "web1": {"ansible_host": "203.0.113.10", "node_exporter_port": 9200,
+             "prometheus_target_labels": {"env": "prod"}},
+    "db1": {},
+}
+
+
+def targets(config):
+    return [t for entry in config["static_configs"] for t in entry["targets"]]
+
+
+def test_registered():
+    assert FilterModule().filters()["scrape_targets"] is scrape_targets
+
+
+def test_address_order_port_var_and_labels():
+    jobs = [{"name": "node", "group": "all", "port": 9100, "port_var": "node_exporter_port",
+             "labels": {"role": "node"}}]
+    [config] = scrape_targets(jobs, GROUPS, HOSTVARS, local_host="mon1")
+    assert config["job_name"] == "node"
+    # address_var first, then ansible_host, then the inventory name; per-host port.
+    assert targets(config) == ["10.0.0.5:9100", "203.0.113.10:9200", "db1:9100"]
+    assert config["static_configs"][1]["labels"] == {"host": "web1", "role": "node", "env": "prod"}
+    assert config["static_configs"][2]["labels"] == {"host": "db1", "role": "node"}
+
+
+def test_passthrough_keys_and_empty_groups_left_out():
+    jobs = [
+        {"name": "pg", "group": "db", "port": 9187, "scrape_interval": "30s", "metrics_path": "/m"},
+        {"name": "nothing", "group": "empty", "port": 1},
+        {"name": "missing", "group": "no_such_group", "port": 1},
+    ]
+    [config] = scrape_targets(jobs, GROUPS, HOSTVARS)
+    assert config == {
+        "job_name": "pg",
+        "metrics_path": "/m",
+        "scrape_interval": "30s",
+        "static_configs": [{"targets": ["db1:9187"], "labels": {"host": "db1"}}],
+    }
+
+
+@pytest.mark.parametrize("address", ["localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]"])
+def test_loopback_refused_for_remote_hosts(address):
+    hostvars = {"web1": {"ansible_host": address}}
+    with pytest.raises(AnsibleFilterError, match="web1.*loopback"):
+        scrape_targets([{"name": "node", "group": "edge", "port": 9100}], GROUPS, hostvars, local_host="mon1")
+
+
+def test_loopback_allowed_for_the_prometheus_host_itself():
+    hostvars = {"mon1": {"ansible_host": "127.0.0.1"}}
+    [config] = scrape_targets([{"name": "prometheus", "group": "monitoring", "port": 9090}],
+                              GROUPS, hostvars, local_host="mon1")
+    assert targets(config) == ["127.0.0.1:9090"]
+
+
+def test_ipv6_is_bracketed():
+    hostvars = {"web1": {"ansible_host": "2001:db8::10"}}
+    [config] = scrape_targets([{"name": "node", "group": "edge", "port": 9100}], GROUPS, hostvars)
+    assert targets(config) == ["[2001:db8::10]:9100"]
+
+
+def test_probe_job():
+    jobs = [{"name": "healthz", "labels": {"service": "api"},
+             "probe": {"module": "http_2xx", "targets": ["https://app.example.com/healthz"]}}]
+    [config] = scrape_targets(jobs, GROUPS, HOSTVARS)
+    assert config["metrics_path"] == "/probe"
+    assert config["params"] == {"module": ["http_2xx"]}
+    assert config["static_configs"] == [{"targets": ["https://app.example.com/healthz"],
+                                         "labels": {"service": "api"}}]
+    assert config["relabel_configs"][-1] == {"target_label": "__address__", "replacement": "127.0.0.1:9115"}
+
+
+@pytest.mark.parametrize(
+    "jobs, message",
+    [
+        ([{"name": "a", "port": 1}, {"name": "a", "port": 2}], "defined twice"),
+        ([{"name": "bad name", "port": 1}], "letters"),
+        ([{"name": "a"}], "needs a port"),
+        ([{"name": "a", "port": 70000}], "1 to 65535"),
+        ([{"name": "a", "port": "x"}], "not a port"),
+        ([{"name": "a", "port": 1, "prot": 2}], "unknown keys prot"),
+        ([{"name": "a", "port": 1, "labels": {"__x": 1}}], "not a valid label"),
+        ([{"name": "a", "probe": {"targets": ["x"]}}], "module"),
+        ([{"name": "a", "probe": {"module": "m", "targets": "x"}}], "list of URLs"),
+        ([{"port": 1}], "needs a name"),
+    ],
+)
+def test_invalid_jobs(jobs, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        scrape_targets(jobs, GROUPS, HOSTVARS)
+
+
+def test_port_var_without_port_needs_the_hostvar():
+    with pytest.raises(AnsibleFilterError, match="db1.*node_exporter_port"):
+        scrape_targets([{"name": "node", "group": "all", "port_var": "node_exporter_port"}],
+                       GROUPS, {"mon1": {"node_exporter_port": 1}, "web1": {"node_exporter_port": 2}})
+
+
+def test_is_loopback():
+    assert is_loopback("LOCALHOST")
+    assert not is_loopback("10.0.0.1")
+    assert not is_loopback("web1.example.com")
