@@ -106,7 +106,7 @@ def test_effective_config_through_the_module(host):
         'kbdinteractiveauthentication': False, 'allowusers': ['deploy'], 'x11forwarding': False,
         'allowtcpforwarding': False, 'allowagentforwarding': False, 'maxauthtries': 3,
         'hostkey': ['/etc/ssh/ssh_host_ed25519_key', '/etc/ssh/ssh_host_rsa_key'],
-        'subsystem': ['sftp internal-sftp'], 'banner': '/etc/issue.net',
+        'subsystem': ['sftp internal-sftp'], 'banner': '/etc/ssh/sshd-banner',
     }
     result = host.ansible('selfhost.platform.sshd_effective_config', json.dumps({'expect': expect}),
                           check=False, become=True)
