@@ -179,16 +179,24 @@ def test_forget_failing_on_a_lock_fails_the_unit(host):
     assert start(host, "restic-backup@data-local.service").rc == 0
 
 
-def test_stale_lock_is_removed_before_a_run(host):
-    host.run("systemctl reset-failed stale-locker.service")
-    # `key passwd` takes an exclusive lock and then waits for the new password on stdin.
+def _leave_a_stale_lock(host):
+    """Start a restic that takes an exclusive lock, then SIGKILL it so the lock stays behind.
+
+    `key passwd` takes the lock and then waits for the new password on stdin. Returns True
+    when a lock was left behind (a restic that got to exit cleanly removes its own lock).
+    """
+    host.run("systemctl stop stale-locker.service; systemctl reset-failed stale-locker.service")
     assert host.run("systemd-run --unit=stale-locker sh -c 'sleep 120 | %s restic data-local key passwd'",
                     RUNNER).rc == 0
     assert host.run("for i in $(seq 60); do [ -n \"$(%s restic data-local --no-lock list locks)\" ] "
                     "&& exit 0; sleep 0.5; done; exit 1", RUNNER).rc == 0
-    host.run("systemctl kill -s KILL stale-locker.service")
-    host.run("systemctl stop stale-locker.service")
-    assert restic(host, "data-local", "--no-lock list locks").stdout.strip(), "the killed process left its lock"
+    # SIGKILL the restic process itself (not only the unit's shell), so it cannot clean up.
+    host.run("pkill -KILL -x restic; systemctl kill -s KILL stale-locker.service; systemctl stop stale-locker.service")
+    return bool(restic(host, "data-local", "--no-lock list locks").stdout.strip())
+
+
+def test_stale_lock_is_removed_before_a_run(host):
+    assert any(_leave_a_stale_lock(host) for _attempt in range(3)), "the killed process left no lock behind"
     result = start(host, "restic-backup@data-local.service")
     assert result.rc == 0, host.run("journalctl -u restic-backup@data-local --no-pager -n 30").stdout
     assert restic(host, "data-local", "--no-lock list locks").stdout.strip() == ""
