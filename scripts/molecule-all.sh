@@ -12,7 +12,13 @@ mkdir -p "$logdir"
 if (($#)); then
   scenarios=("$@")
 else
-  mapfile -t scenarios < <(find molecule -mindepth 2 -maxdepth 2 -name molecule.yml -printf '%h\n' | xargs -r -n1 basename | sort)
+  # Multi-host scenarios are the longest: start them first so that the last
+  # job to finish is a short one (scenarios with more platforms come first).
+  mapfile -t scenarios < <(
+    for f in molecule/*/molecule.yml; do
+      printf '%d %s\n' "$(grep -cE '^  - name:' "$f")" "$(basename "$(dirname "$f")")"
+    done | sort -k1,1nr -k2,2 | cut -d' ' -f2
+  )
 fi
 if ((${#scenarios[@]} == 0)); then
   echo "molecule: no scenario found" >&2
