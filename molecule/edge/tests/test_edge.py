@@ -208,6 +208,19 @@ def test_broken_vhost_rejected_and_nginx_still_serves(host):
     assert _status(host, "https://edge.test/healthz") == "200"
 
 
+def test_cert_renew_runbook_renewed_and_nginx_served_it(host):
+    # side_effect.yml ran the runbook twice: a check (nothing due) and a forced renewal.
+    reports = json.loads(host.file("/root/cert-renew.json").content_string)
+    check, forced = reports["check"][0], reports["forced"][0]
+    assert not check["renewed"] and check["serial_after"] == check["serial_before"]
+    assert forced["renewed"] and forced["serial_before"] == check["serial_after"]
+    assert forced["served_serial"] == forced["serial_after"] != forced["serial_before"]
+    # Expiry reported from the certificates themselves (openssl's notAfter).
+    assert forced["not_after_after"].endswith("GMT")
+    issued = host.file("/etc/letsencrypt/archive/edge").listdir()
+    assert len([name for name in issued if name.startswith("cert")]) >= 2
+
+
 def test_renewal_timer_and_deploy_hook(host):
     assert host.service("certbot.timer").is_enabled
     assert host.file("/etc/letsencrypt/renewal-hooks/deploy/50-selfhost").mode == 0o755
