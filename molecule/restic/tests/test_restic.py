@@ -218,8 +218,10 @@ def test_retention_keeps_exactly_what_the_policy_says(host):
     script = "set -ea; . /etc/restic/repos/throwaway.env; set +a; export TZ=UTC; " + "; ".join(
         "restic backup -q --host lab --tag throwaway --time '%s' /srv/retention-src || exit 1" % when
         for when in FAKED)
+    # The hourly timer may have run the set already when an hour boundary passed since converge.
+    existing = len(json.loads(restic(host, "throwaway", "snapshots --json").stdout))
     host.check_output("bash -c %s", script)
-    assert len(json.loads(restic(host, "throwaway", "snapshots --json").stdout)) == len(FAKED)
+    assert len(json.loads(restic(host, "throwaway", "snapshots --json").stdout)) == existing + len(FAKED)
     assert start(host, "restic-backup@throwaway.service").rc == 0
     snaps = json.loads(restic(host, "throwaway", "snapshots --json").stdout)
     times = sorted(s["time"][:19].replace("T", " ") for s in snaps)
@@ -272,3 +274,167 @@ def test_runbook_restore_drill_reports_rto(host):
     values = metrics(host, "restic_drill_data-local.prom")
     assert metric(values, "restic_restore_drill_success", set="data-local") == 1
     assert not host.file("/var/tmp/restore-drill").exists
+
+
+# ---------------------------------------------------------------- backup set removal
+
+def test_removed_set_leaves_nothing_behind_but_its_snapshots(host):
+    """prepare.yml configured and ran set `retired`; converge had it as state: absent."""
+    units = host.run("systemctl list-unit-files --no-legend 'restic-*@retired*'").stdout
+    assert "retired" not in units
+    assert "retired" not in host.check_output("systemctl list-timers --all --no-legend")
+    assert "retired" not in host.run("systemctl --failed --no-legend").stdout
+    for path in ("/etc/systemd/system/restic-backup@retired.timer", "/etc/systemd/system/restic-check@retired.timer",
+                 "/etc/restic/sets/retired.json", "/var/lib/selfhost-restic/backup-retired.json",
+                 "/var/lib/selfhost-restic/check-retired.json", PROM + "/restic_backup_retired.prom",
+                 PROM + "/restic_check_retired.prom"):
+        assert not host.file(path).exists, path
+    # The repository's data is not touched: the set's snapshot is still there.
+    snaps = json.loads(restic(host, "data-local", "snapshots --json --tag retired").stdout)
+    assert len(snaps) >= 1 and snaps[0]["paths"] == ["/srv/retention-src"]
+
+
+# ---------------------------------------------------------------- restore runbook (files)
+
+def _restore(host, *extra):
+    return _playbook(host, "playbooks/runbooks/restore.yml", "-e", "restore_hosts=all", *extra)
+
+
+def _app_starts(host):
+    return len(host.file("/var/lib/lab-app-starts").content_string.split())
+
+
+def test_runbook_restores_a_set_in_place_only_with_confirmation(host):
+    assert start(host, "restic-backup@data-local.service").rc == 0
+    backed_up = manifest(host, "/srv/data")
+    snapshot = json.loads(restic(host, "data-local", "snapshots --json --tag data-local latest").stdout)[0]
+    # Damage the tree: changed content, a changed mode, deleted files and a deleted
+    # directory, a repointed symlink, and a new file the snapshot does not know.
+    host.check_output(
+        "set -e; cd /srv/data; head -c 5000 /dev/urandom > file-1.bin; rm file-2.bin; chmod 0600 file-3.bin; "
+        "rm -r nested/deeper; ln -sfn file-4.bin link-to-hello; echo new > created-after.txt")
+    damaged = manifest(host, "/srv/data")
+    assert damaged != backed_up
+    starts = _app_starts(host)
+
+    refused = _restore(host, "-e", "restore_restic_set=data-local")
+    assert refused.returncode != 0
+    assert "restore_confirm=data-local" in refused.stdout
+    wrong = _restore(host, "-e", "restore_restic_set=data-local", "-e", "restore_confirm=data-s3")
+    assert wrong.returncode != 0
+    assert manifest(host, "/srv/data") == damaged, "an unconfirmed restore changed files"
+    assert _app_starts(host) == starts, "an unconfirmed restore touched the services"
+
+    run = _restore(host, "-e", "restore_restic_set=data-local", "-e", "restore_confirm=data-local")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert re.search(r"data-local: snapshot %s \(.*\) restored and verified to the original paths: \d+ files"
+                     % snapshot["short_id"], run.stdout), run.stdout[-3000:]
+    assert re.search(r"in [0-9.]+ s \([0-9.]+ s with 1 services stopped: measured RTO\)", run.stdout)
+    # Files the snapshot does not hold are reported and left alone (restic 0.14 has no --delete).
+    assert "/srv/data/created-after.txt" in run.stdout
+    restored = manifest(host, "/srv/data")
+    assert restored.pop("created-after.txt").startswith("file ")
+    assert restored == backed_up
+    # The set's service was stopped for the restore and started again.
+    assert host.service("lab-app.service").is_running
+    assert _app_starts(host) == starts + 1
+    host.check_output("rm /srv/data/created-after.txt")
+
+
+def test_runbook_restores_a_chosen_snapshot_to_a_directory(host):
+    target = "/var/tmp/restore-runbook"
+    host.run("rm -rf %s", target)
+    snaps = json.loads(restic(host, "data-s3", "snapshots --json --tag data-s3").stdout)
+    oldest = sorted(snaps, key=lambda s: s["time"])[0]
+    starts = _app_starts(host)
+    run = _restore(host, "-e", "restore_restic_set=data-s3", "-e", "restore_confirm=data-s3",
+                   "-e", "restore_snapshot=%s" % oldest["short_id"], "-e", "restore_target=%s" % target)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "data-s3: snapshot %s" % oldest["short_id"] in run.stdout
+    assert "restored and verified to %s" % target in run.stdout
+    assert manifest(host, target + "/srv/data") == manifest(host, "/srv/data")
+    # A restore elsewhere does not stop anything; a non-empty target is refused.
+    assert _app_starts(host) == starts
+    again = _restore(host, "-e", "restore_restic_set=data-s3", "-e", "restore_confirm=data-s3",
+                     "-e", "restore_target=%s" % target)
+    assert again.returncode != 0 and "is not an empty directory" in again.stdout
+    host.run("rm -rf %s", target)
+
+
+# ---------------------------------------------------------------- Redis RDB snapshots
+
+REDIS_ADMIN = "REDISCLI_AUTH=lab-redis-admin-password redis-cli --user admin --no-auth-warning "
+REDIS_KEYS = {"string:1": "hello world", "string:2": "\u00e9t\u00e9 caf\u00e9", "counter": "42"}
+
+
+def _redis(host, command):
+    return host.check_output(REDIS_ADMIN + command)
+
+
+def _redis_state(host):
+    state = dict((key, _redis(host, "GET %s" % key)) for key in REDIS_KEYS)
+    state["queue"] = _redis(host, "LRANGE celery 0 -1")
+    state["hash"] = _redis(host, "HGETALL task-meta")
+    state["dbsize"] = _redis(host, "DBSIZE")
+    return state
+
+
+def test_redis_snapshot_is_consistent_and_kept_n(host):
+    for _attempt in range(4):
+        out = host.run("/usr/local/sbin/selfhost-redis-backup snapshot")
+        assert out.rc == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout.split("REDIS-BACKUP-REPORT ", 1)[1])
+    assert report["ok"] and report["file"].startswith("/var/backups/redis/dump-")
+    files = sorted(host.file("/var/backups/redis").listdir())
+    assert len([f for f in files if f.endswith(".rdb")]) == 3
+    assert len([f for f in files if f.endswith(".rdb.sha256")]) == 3
+    assert host.run("cd /var/backups/redis && sha256sum -c --quiet *.sha256").rc == 0
+    assert host.file(report["file"]).mode == 0o600
+    # The backup user can snapshot but not read or change data.
+    denied = host.run("REDISCLI_AUTH=lab-redis-backup-password redis-cli --user backup --no-auth-warning FLUSHALL")
+    assert "NOPERM" in denied.stdout + denied.stderr
+
+
+def test_redis_keys_come_back_from_restic(host):
+    _redis(host, "FLUSHALL")
+    for key, value in REDIS_KEYS.items():
+        host.check_output(REDIS_ADMIN + "SET %s %s", key, value)
+    _redis(host, "RPUSH celery job-1 job-2 job-3")
+    _redis(host, "HSET task-meta status SUCCESS result 7")
+    before = _redis_state(host)
+    assert before["dbsize"] == "5"
+
+    # The snapshot is taken by the restic set's pre_hook, then everything is lost.
+    assert start(host, "restic-backup@redis.service").rc == 0, \
+        host.run("journalctl -u restic-backup@redis -u selfhost-redis-backup --no-pager -n 40").stdout
+    _redis(host, "FLUSHALL")
+    _redis(host, "SET written-after-the-snapshot x")
+    assert _redis(host, "DBSIZE") == "1"
+
+    target = "/var/tmp/redis-restore"
+    host.run("rm -rf %s", target)
+    assert restic(host, "redis", "restore latest --target %s" % target).rc == 0
+    newest = sorted(f for f in host.file(target + "/var/backups/redis").listdir() if f.endswith(".rdb"))[-1]
+    out = host.run("/usr/local/sbin/selfhost-redis-backup restore %s/var/backups/redis/%s", target, newest)
+    assert out.rc == 0, out.stdout + out.stderr
+    report = json.loads(out.stdout.split("REDIS-BACKUP-REPORT ", 1)[1])
+    assert report["ok"] and report["keys"] == report["keys_in_file"] == 5
+    assert _redis_state(host) == before
+    assert _redis(host, "EXISTS written-after-the-snapshot") == "0"
+    # The AOF was rebuilt from the RDB: a plain restart (which loads the AOF) keeps the data.
+    host.check_output("systemctl restart redis-server")
+    host.run("for i in $(seq 50); do " + REDIS_ADMIN + "PING | grep -q PONG && exit 0; sleep 0.2; done")
+    assert _redis_state(host) == before
+    host.run("rm -rf %s", target)
+
+
+def test_redis_restore_refuses_a_damaged_file(host):
+    good = sorted(f for f in host.file("/var/backups/redis").listdir() if f.endswith(".rdb"))[-1]
+    host.check_output("cp /var/backups/redis/%s /var/tmp/bad.rdb && cp /var/backups/redis/%s.sha256 "
+                      "/var/tmp/bad.rdb.sha256 && printf X | dd of=/var/tmp/bad.rdb bs=1 seek=20 conv=notrunc "
+                      "status=none", good, good)
+    before = _redis(host, "DBSIZE")
+    out = host.run("/usr/local/sbin/selfhost-redis-backup restore /var/tmp/bad.rdb")
+    assert out.rc != 0 and "does not match" in out.stdout
+    assert _redis(host, "DBSIZE") == before
+    host.run("rm -f /var/tmp/bad.rdb /var/tmp/bad.rdb.sha256")

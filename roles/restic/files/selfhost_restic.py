@@ -6,6 +6,9 @@
   selfhost-restic backup SET          pre_hook, stale-lock cleanup, backup, forget --prune, post_hook
   selfhost-restic check SET           restic check --read-data-subset=N% of the set's repository
   selfhost-restic drill SET TARGET    restore the newest snapshot to TARGET and verify it (JSON report)
+  selfhost-restic restore SET SNAPSHOT TARGET [INCLUDE...]
+                                      real restore of a snapshot (latest or an id) of the set to
+                                      TARGET (/ = the original paths), verified (JSON report)
   selfhost-restic restic SET ARGS...  run restic against the set's repository (operators, runbooks)
   selfhost-restic validate-config FILE
 
@@ -59,6 +62,9 @@ def validate(config):
         raise ConfigError('check_read_data_subset %r is not N%%, n/t or a size' % config['check_read_data_subset'])
     if int(config['rpo_seconds']) <= 0:
         raise ConfigError('rpo_seconds must be positive')
+    services = config.get('restore_services', [])
+    if not isinstance(services, list) or not all(isinstance(s, str) and s for s in services):
+        raise ConfigError('restore_services must be a list of unit names')
     return config
 
 
@@ -359,20 +365,90 @@ def cmd_check(config):
     return 0 if ok else 1
 
 
-def _walk(root):
-    """Relative path -> (type, size) of a restored tree."""
+def _walk(root, paths=None):
+    """Absolute snapshot path -> (type, size) of a restored tree under root.
+
+    Without paths the whole of root is walked (a scratch target); with paths only those
+    snapshot paths and their parents are (an in-place restore: root is /).
+    """
     found = {}
-    for directory, dirs, files in os.walk(root, followlinks=False):
-        for name in dirs + files:
-            path = os.path.join(directory, name)
-            rel = '/' + os.path.relpath(path, root)
-            if os.path.islink(path):
-                found[rel] = ('symlink', None)
-            elif os.path.isdir(path):
-                found[rel] = ('dir', None)
-            elif os.path.isfile(path):
-                found[rel] = ('file', os.path.getsize(path))
+
+    def add(path):
+        rel = '/' + os.path.relpath(path, root) if os.path.relpath(path, root) != '.' else '/'
+        if os.path.islink(path):
+            found[rel] = ('symlink', None)
+        elif os.path.isdir(path):
+            found[rel] = ('dir', None)
+        elif os.path.isfile(path):
+            found[rel] = ('file', os.path.getsize(path))
+
+    starts = [root] if paths is None else [os.path.join(root, p.lstrip('/')) for p in paths]
+    for start in starts:
+        if paths is not None:
+            parent = start
+            while os.path.lexists(parent) and parent.rstrip('/') != root.rstrip('/'):
+                add(parent)
+                parent = os.path.dirname(parent)
+            if not os.path.isdir(start) or os.path.islink(start):
+                continue
+        for directory, dirs, files in os.walk(start, followlinks=False):
+            for name in dirs + files:
+                add(os.path.join(directory, name))
     return found
+
+
+def _under(path, prefixes):
+    return any(path == p.rstrip('/') or path.startswith(p.rstrip('/') + '/') for p in prefixes)
+
+
+def snapshots_of_set(config):
+    rc, out = run(config, ['snapshots', '--json', '--host', config['hostname'], '--tag', config['name']],
+                  capture=True)
+    if rc != 0:
+        return rc, []
+    try:
+        return rc, sorted(json.loads(out or '[]') or [], key=lambda s: s['time'])
+    except ValueError:
+        return 1, []
+
+
+def listing(config, snap):
+    """The snapshot's own listing (restic ls --json): path -> (type, size of a file)."""
+    rc, out = run(config, ['ls', '--json', snap['id']], capture=True)
+    expected = {}
+    for line in out.splitlines():
+        try:
+            node = json.loads(line)
+        except ValueError:
+            continue
+        if node.get('struct_type') == 'node':
+            expected[node['path']] = (node['type'], node.get('size') if node['type'] == 'file' else None)
+    return rc, expected
+
+
+def compare_with_listing(config, snap, target, in_place, includes=None, known=None):
+    """Compare a restored tree with the snapshot's own listing.
+
+    Returns (problems, files, bytes, extra): extra are paths on disk under the snapshot's
+    paths that the snapshot does not hold (excluded, or created after it; left alone).
+    """
+    rc, expected = known if known is not None else listing(config, snap)
+    problems = [] if rc == 0 else ['restic ls failed (exit code %d)' % rc]
+    # restic ls lists the parents of the backed-up paths too; compare what was backed up.
+    scope = list(includes or []) or list(snap['paths'])
+    wanted = dict((path, item) for path, item in expected.items()
+                  if _under(path, snap['paths']) and _under(path, scope))
+    roots = [p for p in scope if _under(p, snap['paths'])] if includes else list(snap['paths'])
+    restored = _walk(target, roots if in_place else None)
+    missing = sorted(p for p in wanted if p not in restored)
+    differ = sorted(p for p in wanted if p in restored and restored[p] != wanted[p])
+    extra = sorted(p for p in restored if _under(p, roots) and p not in expected)
+    if missing:
+        problems.append('%d paths missing after restore, e.g. %s' % (len(missing), missing[:5]))
+    if differ:
+        problems.append('%d paths differ in type or size, e.g. %s' % (len(differ), differ[:5]))
+    files = [item for item in wanted.values() if item[0] == 'file']
+    return problems, len(files), sum(item[1] or 0 for item in files), extra
 
 
 def cmd_drill(config, target):
@@ -386,9 +462,7 @@ def cmd_drill(config, target):
     started = time.monotonic()
     problems = []
     with RepoLock(config):
-        rc, out = run(config, ['snapshots', '--json', '--host', config['hostname'], '--tag', config['name']],
-                      capture=True)
-        snaps = sorted(json.loads(out or '[]') or [], key=lambda s: s['time']) if rc == 0 else []
+        rc, snaps = snapshots_of_set(config)
         if not snaps:
             problems.append('no snapshot of the set found (restic exit code %d)' % rc)
         else:
@@ -398,26 +472,9 @@ def cmd_drill(config, target):
             rc, _out = run(config, ['restore', snap['id'], '--target', target, '--verify'])
             if rc != 0:
                 problems.append('restic restore --verify failed (exit code %d)' % rc)
-            rc, out = run(config, ['ls', '--json', snap['id']], capture=True)
-            expected = {}
-            for line in out.splitlines():
-                try:
-                    node = json.loads(line)
-                except ValueError:
-                    continue
-                if node.get('struct_type') == 'node':
-                    expected[node['path']] = (node['type'], node.get('size') if node['type'] == 'file' else None)
-            restored = _walk(target)
-            # restic ls lists the parents of the backed-up paths too; compare what was backed up.
-            wanted = dict((path, item) for path, item in expected.items()
-                          if any(path == p or path.startswith(p.rstrip('/') + '/') for p in snap['paths']))
-            missing = sorted(p for p in wanted if p not in restored)
-            differ = sorted(p for p in wanted if p in restored and restored[p] != wanted[p])
-            if missing:
-                problems.append('%d paths missing after restore, e.g. %s' % (len(missing), missing[:5]))
-            if differ:
-                problems.append('%d paths differ in type or size, e.g. %s' % (len(differ), differ[:5]))
-            report['files_verified'] = sum(1 for item in wanted.values() if item[0] == 'file')
+            found, files, _size, _extra = compare_with_listing(config, snap, target, in_place=False)
+            problems += found
+            report['files_verified'] = files
             rc, _out = run(config, ['check'])
             if rc != 0:
                 problems.append('restic check failed (exit code %d)' % rc)
@@ -430,6 +487,69 @@ def cmd_drill(config, target):
         ('restic_restore_drill_duration_seconds', {}, report['rto_seconds']),
     ])
     print('DRILL-REPORT ' + json.dumps(report, sort_keys=True))
+    return 0 if report['ok'] else 1
+
+
+def cmd_restore(config, wanted, target, includes):
+    """Real restore of one snapshot of the set (latest or an id) to target; / = original paths.
+
+    Restored files are read back against the repository's hashes (restore --verify) and the
+    tree is compared with the snapshot's listing. Files under the set's paths that the
+    snapshot does not hold (created after it, or excluded from it) are reported, not deleted.
+    """
+    in_place = os.path.normpath(target) == '/'
+    report = dict(set=config['name'], repository=config['repository'], target=target, in_place=in_place,
+                  includes=includes, ok=False, problems=[])
+    problems = report['problems']
+    if not target.startswith('/'):
+        problems.append('target %s is not an absolute path' % target)
+    elif not in_place and os.path.exists(target) and (not os.path.isdir(target) or os.listdir(target)):
+        problems.append('target %s exists and is not an empty directory' % target)
+    bad = [inc for inc in includes if not inc.startswith('/')]
+    if bad:
+        problems.append('includes must be absolute paths: %s' % bad)
+    if problems:
+        print('RESTORE-REPORT ' + json.dumps(report, sort_keys=True))
+        return 1
+    if not in_place:
+        os.makedirs(target, mode=0o700, exist_ok=True)
+    started = time.monotonic()
+    with RepoLock(config):
+        rc, snaps = snapshots_of_set(config)
+        if wanted == 'latest':
+            chosen = snaps[-1:]
+        else:
+            chosen = [s for s in snaps if s['id'].startswith(wanted) or s.get('short_id') == wanted]
+        if len(chosen) != 1:
+            problems.append('snapshot %s of set %s (host %s) %s (restic exit code %d)' % (
+                wanted, config['name'], config['hostname'],
+                'is ambiguous' if chosen else 'not found', rc))
+        else:
+            snap = chosen[0]
+            report.update(snapshot=snap['short_id'], snapshot_id=snap['id'], snapshot_time=snap['time'],
+                          paths=snap['paths'])
+            known = listing(config, snap)
+            if in_place:
+                # restic before 0.17 cannot write a symlink over an existing path ("file
+                # exists"): remove what stands where the snapshot has a symlink.
+                for path, (kind, _size) in sorted(known[1].items()):
+                    on_disk = os.path.join(target, path.lstrip('/'))
+                    if (kind == 'symlink' and _under(path, snap['paths']) and _under(path, includes or [path])
+                            and (os.path.islink(on_disk) or os.path.isfile(on_disk))):
+                        os.unlink(on_disk)
+            args = ['restore', snap['id'], '--target', target, '--verify']
+            for inc in includes:
+                args += ['--include', inc]
+            rc, _out = run(config, args)
+            if rc != 0:
+                problems.append('restic restore --verify failed (exit code %d)' % rc)
+            found, files, size, extra = compare_with_listing(config, snap, target, in_place, includes, known)
+            problems += found
+            report.update(files_restored=files, bytes_restored=size, extra_paths=len(extra),
+                          extra_examples=extra[:10])
+    report['duration_seconds'] = round(time.monotonic() - started, 3)
+    report['ok'] = not problems
+    print('RESTORE-REPORT ' + json.dumps(report, sort_keys=True))
     return 0 if report['ok'] else 1
 
 
@@ -454,6 +574,8 @@ def main(argv):
         return cmd_check(config)
     if command == 'drill' and len(argv) == 4:
         return cmd_drill(config, argv[3])
+    if command == 'restore' and len(argv) >= 5:
+        return cmd_restore(config, argv[3], argv[4], argv[5:])
     if command == 'restic':
         os.execvpe(config['restic'], restic_cmd(config, *argv[3:]), restic_env(config))
     print(__doc__)
