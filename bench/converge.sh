@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Converge-speed benchmark, reported as ratios measured in one run:
-#   first converge of playbooks/site.yml on 1 fresh lab host, the idempotent rerun
-#   (must be changed=0), and the first converge on BENCH_HOSTS (default 3) fresh hosts.
+# Converge-speed benchmark of playbooks/site.yml, measured in one run on fresh lab hosts:
+#   for each N in BENCH_HOSTS_LIST (default "1 2 4 8"): N hosts with the platform's service
+#   groups spread over them (1 host = the single-VPS layout, 4 = one set per host, 8 = two of
+#   each; scripts/lib-lab.sh, docs/site.md), first converge, then the idempotent rerun, which
+#   must report changed=0 on every host. Prints the times and the ratios N hosts / 1 host and
+#   rerun / first. The single-VPS layout (N=1) is always measured: it is the reference.
 # Run it through `make bench` (virtualenv, engine and lab image are set up first).
+# Logs: bench/results/converge-<date>/ (N-first.log, N-rerun.log).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -12,33 +16,52 @@ label="selfhost.bench=$$"
 work=$(mktemp -d)
 trap 'lab_remove "$label"; rm -rf "$work"' EXIT
 ssh-keygen -q -t ed25519 -N '' -f "$work/key"
-many=${BENCH_HOSTS:-3}
+results="$root/bench/results/converge-$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$results"
+# A fact cache of this run only (ansible.cfg keeps one under .cache/ for everyday runs).
+export ANSIBLE_CACHE_PLUGIN_CONNECTION="$work/facts"
+list=" ${BENCH_HOSTS_LIST:-1 2 4 8} "
+case "$list" in *" 1 "*) ;; *) list=" 1$list" ;; esac
+timeout_s=${BENCH_TIMEOUT:-3600}
 
 converge() { # converge INVENTORY LOG -> seconds on stdout
   local start end
   start=$(date +%s.%N)
-  ansible-playbook -i "$1" playbooks/site.yml >"$2" 2>&1 || { tail -n 40 "$2" >&2; return 1; }
+  timeout "$timeout_s" ansible-playbook -i "$1" playbooks/site.yml >"$2" 2>&1 || { tail -n 40 "$2" >&2; return 1; }
   end=$(date +%s.%N)
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'
 }
 
-mapfile -t one < <(lab_start_hosts "bench$$-a" 1 "$label")
-lab_write_inventory "$work/one.yml" "$(cat "$work/key.pub")" "${one[@]}"
-first=$(converge "$work/one.yml" "$work/first.log")
-rerun=$(converge "$work/one.yml" "$work/rerun.log")
-changed=$(grep -Eo 'changed=[0-9]+' "$work/rerun.log" | cut -d= -f2 | sort -n | tail -n 1)
-tasks=$(grep -Eo 'ok=[0-9]+' "$work/first.log" | head -n 1 | cut -d= -f2)
+max_changed() { grep -Eo 'changed=[0-9]+' "$1" | cut -d= -f2 | sort -n | tail -n 1; }
 
-mapfile -t hosts < <(lab_start_hosts "bench$$-b" "$many" "$label")
-lab_write_inventory "$work/many.yml" "$(cat "$work/key.pub")" "${hosts[@]}"
-fleet=$(converge "$work/many.yml" "$work/fleet.log")
+declare -A first rerun changed tasks
+status=0
+for n in $list; do
+  printf '[bench] %s host(s): starting fresh lab hosts\n' "$n" >&2
+  inv="$work/n$n"
+  mkdir -p "$inv"
+  # The lab inventory's group_vars (lab-only values), next to this run's hosts.yml.
+  ln -s "$root/inventories/lab/group_vars" "$inv/group_vars"
+  mapfile -t hosts < <(lab_start_hosts "bench$$-n$n" "$n" "$label")
+  lab_write_inventory "$inv/hosts.yml" "$(cat "$work/key.pub")" spread "${hosts[@]}"
+  printf '[bench] %s host(s): first converge\n' "$n" >&2
+  first[$n]=$(converge "$inv/hosts.yml" "$results/$n-first.log")
+  printf '[bench] %s host(s): idempotent rerun\n' "$n" >&2
+  rerun[$n]=$(converge "$inv/hosts.yml" "$results/$n-rerun.log")
+  changed[$n]=$(max_changed "$results/$n-rerun.log")
+  tasks[$n]=$(grep -Eo 'ok=[0-9]+' "$results/$n-first.log" | cut -d= -f2 | awk '{ s += $1 } END { print s }')
+  [ "${changed[$n]}" = 0 ] || status=1
+  # One size at a time: the machine is shared.
+  for name in "${hosts[@]}"; do docker rm -f "$name" >/dev/null; done
+done
 
-printf '\n%-44s %10s\n' measure value
-printf '%-44s %10.1f\n' "first converge, 1 host (s)" "$first"
-printf '%-44s %10.1f\n' "idempotent rerun, 1 host (s)" "$rerun"
-printf '%-44s %10s\n' "changed on rerun (must be 0)" "$changed"
-printf '%-44s %10s\n' "tasks reported ok on first converge" "$tasks"
-printf '%-44s %10.1f\n' "first converge, $many hosts (s)" "$fleet"
-printf '%-44s %10.2f\n' "ratio rerun / first" "$(awk -v a="$rerun" -v b="$first" 'BEGIN { print a / b }')"
-printf '%-44s %10.2f\n' "ratio $many hosts / 1 host (ideal 1.0)" "$(awk -v a="$fleet" -v b="$first" 'BEGIN { print a / b }')"
-[ "$changed" = 0 ]
+printf '\nsite.yml converge, load average at the end: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-6s %-26s %9s %9s %8s %10s %11s %8s\n' hosts layout "first(s)" "rerun(s)" changed "first/1host" "rerun/first" "ok tasks"
+for n in $list; do
+  case "$n" in 1) layout="single VPS (every group)" ;; 2) layout="2 sets per host" ;; 4) layout="1 set per host" ;; *) layout="sets round-robin" ;; esac
+  printf '%-6s %-26s %9.1f %9.1f %8s %10.2f %11.2f %8s\n' "$n" "$layout" "${first[$n]}" "${rerun[$n]}" "${changed[$n]}" \
+    "$(awk -v a="${first[$n]}" -v b="${first[1]}" 'BEGIN { print a / b }')" \
+    "$(awk -v a="${rerun[$n]}" -v b="${first[$n]}" 'BEGIN { print a / b }')" "${tasks[$n]}"
+done
+printf '(changed = the highest changed= of any host on the rerun; must be 0. Logs: %s)\n' "$results"
+exit "$status"

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The local lab: systemd containers standing in for VPSs (see docs/lab.md).
-#   lab.sh up     start the hosts (LAB_HOSTS, default 1), write inventories/lab/hosts.yml,
-#                 converge playbooks/site.yml, then converge again and require changed=0
+# The local lab: systemd containers standing in for VPSs (see docs/lab.md, docs/site.md).
+#   lab.sh up     start the hosts, write inventories/lab/hosts.yml, converge
+#                 playbooks/site.yml, then converge again and require changed=0
 #   lab.sh down   remove the hosts
+# LAB_LAYOUT (default vps):
+#   vps       one host in every group (seed 001, phase 1)
+#   fleet     LAB_HOSTS hosts (default 4) with the service groups spread over them:
+#             edge+app, workers, db+brokers+backup, monitoring (round-robin beyond 4)
+#   baseline  LAB_HOSTS hosts (default 1) with the baseline and node exporter only
+# LAB_DOCKER=1 adds the Docker engine (docker_hosts) to the edge host.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,12 +20,21 @@ label=selfhost.lab=1
 log() { printf '[lab] %s\n' "$*" >&2; }
 
 up() {
+  local layout=${LAB_LAYOUT:-vps} count
+  case "$layout" in
+    vps) count=1; layout=spread ;;
+    fleet) count=${LAB_HOSTS:-4}; layout=spread ;;
+    baseline) count=${LAB_HOSTS:-1} ;;
+    *) log "unknown LAB_LAYOUT '$layout' (vps, fleet or baseline)"; exit 2 ;;
+  esac
   mkdir -p "$state"
   [ -f "$state/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C selfhost-lab-operator -f "$state/id_ed25519"
+  # Cached facts of an earlier lab host of the same name would describe another container.
+  rm -f "$root"/.cache/ansible-facts/selfhost-lab-*
   local names
-  mapfile -t names < <(lab_start_hosts selfhost-lab "${LAB_HOSTS:-1}" "$label")
-  lab_write_inventory "$inventory" "$(cat "$state/id_ed25519.pub")" "${names[@]}"
-  log "wrote $inventory for ${names[*]}"
+  mapfile -t names < <(lab_start_hosts selfhost-lab "$count" "$label")
+  lab_write_inventory "$inventory" "$(cat "$state/id_ed25519.pub")" "$layout" "${names[@]}"
+  log "wrote $inventory for ${names[*]} (layout ${LAB_LAYOUT:-vps})"
 
   log "converging playbooks/site.yml"
   ansible-playbook -i inventories/lab playbooks/site.yml
@@ -34,7 +49,7 @@ up() {
 
 down() {
   lab_remove "$label"
-  rm -f "$inventory"
+  rm -f "$inventory" "$root"/.cache/ansible-facts/selfhost-lab-*
   log "lab removed"
 }
 

@@ -2,6 +2,11 @@
 # Functions shared by scripts/lab.sh and bench/: start lab hosts (systemd containers)
 # and write an inventory for them. Source it; it sets no options of its own.
 
+# The service groups of the platform, in four sets a fleet spreads over its hosts
+# (docs/site.md). Every host is also in `selfhost` (baseline + node exporter).
+LAB_SERVICE_SETS=("edge app" "workers" "db brokers backup" "monitoring")
+LAB_GROUPS="edge app workers brokers db monitoring backup docker_hosts"
+
 # lab_start_hosts PREFIX COUNT LABEL: start PREFIX-1..COUNT (kept if already running),
 # wait until systemd is up in each, print their names.
 lab_start_hosts() {
@@ -31,13 +36,41 @@ lab_start_hosts() {
   done
 }
 
-# lab_write_inventory FILE OPERATOR_PUBKEY NAME...: a YAML inventory over the Docker connection.
+# lab_host_groups LAYOUT INDEX COUNT: the service groups of host INDEX (0-based) of COUNT.
+#   baseline  none (every host only gets the baseline and the node exporter)
+#   spread    the four service sets round-robin: 1 host carries everything (the single-VPS
+#             layout), 2 hosts two sets each, 4 hosts one set each, 8 hosts two of each set
+# LAB_DOCKER=1 adds docker_hosts to the hosts of the edge set.
+lab_host_groups() {
+  local layout=$1 index=$2 count=$3 width j groups=""
+  [ "$layout" = baseline ] && return 0
+  width=$((count < ${#LAB_SERVICE_SETS[@]} ? count : ${#LAB_SERVICE_SETS[@]}))
+  for j in "${!LAB_SERVICE_SETS[@]}"; do
+    if [ $((j % width)) -eq $((index % width)) ]; then
+      groups="$groups ${LAB_SERVICE_SETS[$j]}"
+      if [ "$j" -eq 0 ] && [ "${LAB_DOCKER:-0}" = 1 ]; then groups="$groups docker_hosts"; fi
+    fi
+  done
+  echo "$groups"
+}
+
+# lab_write_inventory FILE OPERATOR_PUBKEY LAYOUT NAME...: a YAML inventory over the Docker
+# connection, each host with its bridge address as selfhost_private_address.
 lab_write_inventory() {
-  local file=$1 key=$2 name
-  shift 2
+  local file=$1 key=$2 layout=$3 name group i count
+  shift 3
+  count=$#
+  declare -A members=()
+  i=0
+  for name in "$@"; do
+    for group in $(lab_host_groups "$layout" "$i" "$count"); do
+      members[$group]="${members[$group]:-} $name"
+    done
+    i=$((i + 1))
+  done
   {
     echo "---"
-    echo "# Written by scripts/lib-lab.sh: local lab hosts (Docker containers)."
+    echo "# Written by scripts/lib-lab.sh: local lab hosts (Docker containers), layout $layout."
     echo "all:"
     echo "  vars:"
     echo "    ansible_connection: community.docker.docker"
@@ -45,7 +78,19 @@ lab_write_inventory() {
     echo "  children:"
     echo "    selfhost:"
     echo "      hosts:"
-    for name in "$@"; do echo "        $name: {}"; done
+    for name in "$@"; do
+      echo "        $name:"
+      echo "          selfhost_private_address: $(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")"
+    done
+    for group in $LAB_GROUPS; do
+      echo "    $group:"
+      if [ -z "${members[$group]:-}" ]; then
+        echo "      hosts: {}"
+        continue
+      fi
+      echo "      hosts:"
+      for name in ${members[$group]}; do echo "        $name: {}"; done
+    done
   } >"$file"
 }
 
