@@ -34,7 +34,7 @@ docker:  ## Install and start a Docker engine if none answers
 image: docker  ## Build the lab host image when its recipe changed
 	images/lab/build.sh
 
-lab: image  ## Create lab hosts, write inventories/lab/hosts.yml and converge playbooks/site.yml
+lab: image  ## Create lab hosts (LAB_LAYOUT=vps|fleet|baseline), write inventories/lab/hosts.yml, converge site.yml twice
 	$(RUN) scripts/lab.sh up
 
 lab-destroy:  ## Remove the lab hosts
