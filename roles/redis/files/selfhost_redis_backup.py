@@ -5,7 +5,7 @@
 
   selfhost-redis-backup snapshot      BGSAVE, wait until it has finished (LASTSAVE moved on,
                                       rdb_bgsave_in_progress 0, status ok), copy dump.rdb to the
-                                      backup directory as dump-<UTC time>.rdb with a .sha256,
+                                      backup directory as dump-<UTC save time>.rdb with a .sha256,
                                       check it with redis-check-rdb, keep the newest N
   selfhost-redis-backup check         the backup user may PING, LASTSAVE and INFO
   selfhost-redis-backup list          the snapshots in the backup directory, oldest first
@@ -163,17 +163,24 @@ def cmd_snapshot(config):
     timeout = int(config['timeout_seconds'])
     before = bgsave(config)
 
+    saved = {}
+
     def finished():
         persistence = info(config, 'persistence')
-        return (int(cli(config, 'LASTSAVE')) > before and persistence.get('rdb_bgsave_in_progress') == '0'
-                and persistence) or None
+        lastsave = int(cli(config, 'LASTSAVE'))
+        if lastsave > before and persistence.get('rdb_bgsave_in_progress') == '0':
+            saved['at'] = lastsave
+            return persistence
+        return None
 
     persistence = wait_for('BGSAVE to finish', finished, timeout)
     if persistence.get('rdb_last_bgsave_status') != 'ok':
         raise BackupError('the background save failed (rdb_last_bgsave_status %s); see the Redis log'
                           % persistence.get('rdb_last_bgsave_status'))
     keys = key_count(config)
-    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())
+    # Named after the save's own time: every snapshot waits for a LASTSAVE newer than the last
+    # one, so names never collide, where the wall clock after copying could repeat a second.
+    stamp = time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(saved['at']))
     name = 'dump-%s.rdb' % stamp
     target = os.path.join(config['backup_dir'], name)
     # Redis replaces dump.rdb by a rename, so this copy is one complete snapshot (ours, or a
