@@ -2,7 +2,8 @@
 # selfhost.platform.firewall: one read-only call that tells which settings are already in place,
 # so the writing tasks run only for what differs (a converged host costs one round trip here).
 # Input (argv[1], JSON): {"lines": [{"path", "regexp", "line"}], "blocks": [{"path", "lines"}],
-#                         "rules": {name: {"route": bool, "items": [rule item]}}, "ipv6": bool}
+#                         "rules": {name: {"route": bool, "items": [rule item]}}, "ipv6": bool,
+#                         "packages": [name]}
 #   lines:  true when ansible.builtin.lineinfile (regexp + line) would change nothing;
 #   blocks: true when the marked block (marker lines included) is in the file exactly, with
 #           mode 0640 root:root, i.e. when ansible.builtin.blockinfile would change nothing;
@@ -12,7 +13,7 @@
 #           in another form) reads as "not in place" and the module runs as it would anyway.
 #   Every key is optional (tasks/allow.yml sends only "rules" and "ipv6").
 # Output (JSON): {"ufw": bool (installed), "lines": [bool], "blocks": [bool], "blocks_absent": [bool],
-#                 "rules": {name: [bool]}, "status": str}
+#                 "rules": {name: [bool]}, "status": str, "installed": [the packages dpkg has installed]}
 # Standard library only; "status" is `ufw status verbose`, read only for a full probe (one with
 # "lines"), empty when UFW cannot answer.
 import json
@@ -86,6 +87,18 @@ def rule_in_place(item, route, ipv6, tuples4, tuples6):
     return bool(families)
 
 
+def installed_packages(names):
+    # dpkg's database answers "is everything installed?" in a fraction of what opening apt's cache costs.
+    if not names:
+        return []
+    try:
+        out = subprocess.run(["dpkg-query", "--show", "--showformat=${db:Status-Abbrev} ${Package}\n"] + names,
+                             check=False, capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    return [line.split()[-1] for line in out.splitlines() if line.startswith("ii ")]
+
+
 def ufw_status():
     try:
         return subprocess.run(["ufw", "status", "verbose"], check=False, capture_output=True,
@@ -110,6 +123,7 @@ def main():
         "blocks": [block_in_place(item["path"], item["lines"]) for item in blocks],
         "blocks_absent": [block_absent(item["path"], item["lines"][0]) for item in blocks],
         "status": ufw_status() if "lines" in spec else "",
+        "installed": installed_packages(spec.get("packages", [])),
     }))
 
 
