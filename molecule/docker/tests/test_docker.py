@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from labtest import bridge_address
+
 PROJECT = Path(__file__).resolve().parents[3]
 SCENARIO = Path(__file__).resolve().parents[1]
 POOL = ipaddress.ip_network("172.20.0.0/16")
@@ -32,12 +34,7 @@ def name(host):
 @pytest.fixture(scope="module")
 def address(name):
     """The lab container's address on the Docker bridge (traffic goes only there)."""
-    out = subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout.strip()
-    assert out, f"no bridge address for {name}"
-    return out
+    return bridge_address(name)
 
 
 def probe(address, port, timeout=3.0):

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from labtest import bridge_address
+
 PROJECT = Path(__file__).resolve().parents[3]
 BAD_INPUT_PLAYBOOK = Path(__file__).resolve().parents[1] / "bad_input.yml"
 
@@ -17,13 +19,7 @@ BAD_INPUT_PLAYBOOK = Path(__file__).resolve().parents[1] / "bad_input.yml"
 @pytest.fixture(scope="module")
 def address(host):
     """The container's address on the Docker bridge (traffic goes only there)."""
-    name = host.backend.get_hostname()
-    address = subprocess.run(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout.strip()
-    assert address, f"no bridge address for {name}"
-    return address
+    return bridge_address(host.backend.get_hostname())
 
 
 def probe(address, port, timeout=3.0):

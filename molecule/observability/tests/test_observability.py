@@ -18,9 +18,7 @@ import pytest
 import testinfra
 import yaml
 
-# systemd's ask-password path units fail when the machine's shared inotify instance limit
-# (fs.inotify.max_user_instances) is used up by other lab containers: not the roles' doing.
-FAILED_UNITS = "systemctl --failed --no-legend --plain | grep -v '^systemd-ask-password-'"
+from labtest import FAILED_UNITS, bridge_address
 
 ROOT = Path(__file__).resolve().parents[3]
 SCENARIO = Path(__file__).resolve().parents[1]
@@ -30,10 +28,7 @@ TARGET = "obs-target-%s" % DISTRO
 RULES = "/etc/prometheus/rules.d"
 
 
-def address(name):
-    return subprocess.check_output(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
-        text=True).strip()
+address = bridge_address
 
 
 @pytest.fixture(scope="module")

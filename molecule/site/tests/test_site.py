@@ -7,7 +7,6 @@ these containers: from the controller to their bridge addresses, or from one to 
 
 import json
 import os
-import subprocess
 import time
 import urllib.request
 import uuid
@@ -15,14 +14,13 @@ import uuid
 import pytest
 import testinfra
 
+from labtest import bridge_address
+
 DISTRO = os.environ.get("LAB_DISTRO", "debian12")
 NAMES = {role: "site-%s-%s" % (role, DISTRO) for role in ("edge", "worker", "db", "mon")}
 
 
-def address(name):
-    return subprocess.check_output(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
-        text=True).strip()
+address = bridge_address
 
 
 @pytest.fixture(scope="module")

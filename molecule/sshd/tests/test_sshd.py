@@ -13,6 +13,8 @@ import subprocess
 import paramiko
 import pytest
 
+from labtest import bridge_address
+
 PORT = 2222
 OLD_PORT = 22
 KEY = os.path.join(os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', ''), 'id_ed25519')
@@ -20,12 +22,7 @@ KEY = os.path.join(os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', ''), 'id_ed255
 
 @pytest.fixture(scope='module')
 def address(host):
-    name = host.backend.host
-    out = subprocess.run(
-        ['docker', 'inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', name],
-        check=True, capture_output=True, text=True).stdout.strip()
-    assert out, 'no bridge address for %s' % name
-    return out
+    return bridge_address(host.backend.host)
 
 
 def transport(address, port=PORT):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from labtest import bridge_address
+
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "lab-redis-password-0123456789"
 FLOWER_AUTH = "admin:lab-flower-password-0123"
@@ -26,10 +28,7 @@ WORKERS = ["celery-worker@default.service", "celery-worker@default-2.service",
 
 
 def _ip(host):
-    name = host.backend.get_hostname()
-    return subprocess.check_output(
-        ["docker", "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name],
-        text=True).strip()
+    return bridge_address(host.backend.get_hostname())
 
 
 def _redis(host, *args, auth=True):
