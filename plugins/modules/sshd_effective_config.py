@@ -70,6 +70,42 @@ options:
         is compared in order with the split value; a string is compared with the value as printed.
       - Any mismatch fails the module; the message names every mismatching key.
     type: dict
+  match_expect:
+    description:
+      - More checks in the same call, each evaluated with C(sshd -T -C) for its own connection, so
+        that C(Match) blocks apply (a drop-in's C(Match User) that re-enables passwords, say).
+      - Runs after O(expect); any mismatch fails the module, and the message names the connection.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      connection:
+        description: Connection parameters, as in O(connection).
+        type: dict
+        required: true
+        suboptions:
+          user:
+            description: User name of the connection.
+            type: str
+          host:
+            description: Host name the connection comes from.
+            type: str
+          addr:
+            description: Address the connection comes from.
+            type: str
+          laddr:
+            description: Local address the connection arrives on.
+            type: str
+          lport:
+            description: Local port the connection arrives on.
+            type: int
+          rdomain:
+            description: Routing domain of the connection.
+            type: str
+      expect:
+        description: Keys and values that must hold for that connection, compared as in O(expect).
+        type: dict
+        required: true
   algorithms:
     description:
       - Also return the algorithms the installed OpenSSH supports, from C(ssh -Q kex|cipher|mac|key-sig).
@@ -118,6 +154,14 @@ EXAMPLES = r'''
       addr: 192.0.2.10
     expect:
       allowtcpforwarding: "no"
+
+- name: Check the global settings and those that apply to one user, in one call
+  selfhost.platform.sshd_effective_config:
+    expect:
+      passwordauthentication: false
+    match_expect:
+      - connection: {user: deploy, host: client.invalid, addr: 192.0.2.10}
+        expect: {passwordauthentication: false, permitrootlogin: "no"}
 
 - name: Test a candidate file and list the supported algorithms
   selfhost.platform.sshd_effective_config:
@@ -176,6 +220,12 @@ mismatches:
   type: list
   elements: dict
   sample: [{"key": "passwordauthentication", "expected": false, "actual": "yes"}]
+match_mismatches:
+  description: For every entry of O(match_expect), in order, the keys that differ for that connection.
+  returned: when O(match_expect) is not empty
+  type: list
+  elements: list
+  sample: [[{"key": "passwordauthentication", "expected": false, "actual": "yes"}]]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -213,19 +263,34 @@ def read_algorithms(module):
     return result
 
 
+def connection_options():
+    return dict(
+        user=dict(type='str'),
+        host=dict(type='str'),
+        addr=dict(type='str'),
+        laddr=dict(type='str'),
+        lport=dict(type='int'),
+        rdomain=dict(type='str'),
+    )
+
+
+def run_sshd_t(module, cmd, result):
+    rc, out, err = module.run_command(cmd)
+    if rc != 0:
+        module.fail_json(msg='%s failed (rc=%d): %s' % (' '.join(cmd), rc, (err or out).strip()), **result)
+    return parse_sshd_t(out)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             config_file=dict(type='path'),
-            connection=dict(type='dict', options=dict(
-                user=dict(type='str'),
-                host=dict(type='str'),
-                addr=dict(type='str'),
-                laddr=dict(type='str'),
-                lport=dict(type='int'),
-                rdomain=dict(type='str'),
-            )),
+            connection=dict(type='dict', options=connection_options()),
             expect=dict(type='dict'),
+            match_expect=dict(type='list', elements='dict', default=[], options=dict(
+                connection=dict(type='dict', required=True, options=connection_options()),
+                expect=dict(type='dict', required=True),
+            )),
             algorithms=dict(type='bool', default=False),
             sshd_path=dict(type='path', default='/usr/sbin/sshd'),
         ),
@@ -235,10 +300,7 @@ def main():
     result = dict(changed=False)
 
     cmd = build_command(params['sshd_path'], params['config_file'], params['connection'])
-    rc, out, err = module.run_command(cmd)
-    if rc != 0:
-        module.fail_json(msg='%s failed (rc=%d): %s' % (' '.join(cmd), rc, (err or out).strip()), **result)
-    result['config'] = parse_sshd_t(out)
+    result['config'] = run_sshd_t(module, cmd, result)
 
     # sshd -V exits 0 on recent OpenSSH; older releases print the version in their usage text.
     dummy, vout, verr = module.run_command([params['sshd_path'], '-V'])
@@ -258,6 +320,19 @@ def main():
                 msg='The effective sshd configuration differs from expect in %d key(s): %s'
                     % (len(mismatches), '; '.join(format_mismatches(mismatches))),
                 **result)
+
+    if params['match_expect']:
+        result['match_mismatches'] = []
+        failures = []
+        for check in params['match_expect']:
+            cmd = build_command(params['sshd_path'], params['config_file'], check['connection'])
+            mismatches = compare(run_sshd_t(module, cmd, result), check['expect'])
+            result['match_mismatches'].append(mismatches)
+            if mismatches:
+                failures.append('for %s: %s' % (cmd[-1], '; '.join(format_mismatches(mismatches))))
+        if failures:
+            module.fail_json(msg='The sshd configuration that applies to a connection differs from expect %s'
+                                 % ' | '.join(failures), **result)
 
     module.exit_json(**result)
 

@@ -226,3 +226,45 @@ def test_module_without_version_output(capsys, runner):
     result, failed = run(capsys, {})
     assert not failed
     assert 'version' not in result
+
+
+class MatchRunner(FakeRunner):
+    """sshd -T -C answers with what a `Match User` drop-in turns on for that user."""
+
+    def __call__(self, args, **kwargs):
+        if args[1] == '-T' and '-C' in args and 'user=legacy' in args[-1]:
+            self.calls.append(list(args))
+            return 0, SSHD_T.replace('passwordauthentication no', 'passwordauthentication yes'), ''
+        return super(MatchRunner, self).__call__(args, **kwargs)
+
+
+@pytest.fixture
+def match_runner(monkeypatch):
+    fake = MatchRunner()
+    monkeypatch.setattr(AnsibleModule, 'run_command', fake)
+    return fake
+
+
+def test_module_match_expect_checks_each_connection_in_one_call(capsys, match_runner):
+    result, failed = run(capsys, {
+        'expect': {'passwordauthentication': False},
+        'match_expect': [{'connection': {'user': 'deploy', 'host': 'client.invalid', 'addr': '192.0.2.10'},
+                          'expect': {'passwordauthentication': False, 'permitrootlogin': 'no'}}],
+    })
+    assert not failed
+    assert result['match_mismatches'] == [[]]
+    assert ['/usr/sbin/sshd', '-T', '-C', 'user=deploy,host=client.invalid,addr=192.0.2.10'] in match_runner.calls
+
+
+def test_module_match_expect_failure_names_the_connection(capsys, match_runner):
+    result, failed = run(capsys, {
+        'expect': {'passwordauthentication': False},
+        'match_expect': [{'connection': {'user': 'deploy', 'addr': '192.0.2.10'}, 'expect': {'passwordauthentication': False}},
+                         {'connection': {'user': 'legacy', 'addr': '192.0.2.11'}, 'expect': {'passwordauthentication': False}}],
+    })
+    assert failed
+    assert result['mismatches'] == []
+    assert result['match_mismatches'][0] == []
+    assert [m['key'] for m in result['match_mismatches'][1]] == ['passwordauthentication']
+    assert 'for user=legacy,addr=192.0.2.11' in result['msg']
+    assert 'user=deploy' not in result['msg']
