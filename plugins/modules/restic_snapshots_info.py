@@ -15,42 +15,12 @@ version_added: 0.1.0
 description:
   - Runs C(restic snapshots --json) and returns the snapshots, the newest one, and the newest
     one for every tag with its age in seconds, so a play can compare it with an RPO.
-  - Read-only; the connection options are the ones of M(selfhost.platform.restic_repository).
+  - Read-only; it reaches the repository with the same options as M(selfhost.platform.restic_repository).
 author:
   - selfhost.platform maintainers (@selfhost-platform)
+extends_documentation_fragment:
+  - selfhost.platform.restic
 options:
-  repository:
-    description: Repository location as restic takes it.
-    type: str
-  repository_file:
-    description: File holding the repository location (restic's C(RESTIC_REPOSITORY_FILE)).
-    type: path
-  password:
-    description: Repository password. Prefer O(password_file).
-    type: str
-  password_file:
-    description: File holding the repository password.
-    type: path
-  env:
-    description: Extra environment for restic (backend credentials). Never logged.
-    type: dict
-    default: {}
-  env_file:
-    description:
-      - File of C(KEY=VALUE) lines read before O(env), as written by the C(selfhost.platform.restic)
-        role (C(/etc/restic/repos/<name>.env)).
-    type: path
-  options:
-    description: Extended options passed as C(--option).
-    type: list
-    elements: str
-    default: []
-  cache_dir:
-    description: restic's cache directory (C(--cache-dir)).
-    type: path
-  restic_path:
-    description: Path of the restic binary; found on C(PATH) when not given.
-    type: path
   tags:
     description:
       - Only snapshots carrying at least one of these tags (each is passed as its own C(--tag)).
