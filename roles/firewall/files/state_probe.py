@@ -3,7 +3,7 @@
 # so the writing tasks run only for what differs (a converged host costs one round trip here).
 # Input (argv[1], JSON): {"lines": [{"path", "regexp", "line"}], "blocks": [{"path", "lines"}],
 #                         "rules": {name: {"route": bool, "items": [rule item]}}, "ipv6": bool,
-#                         "packages": [name]}
+#                         "packages": [name], "status": bool}
 #   lines:  true when ansible.builtin.lineinfile (regexp + line) would change nothing;
 #   blocks: true when the marked block (marker lines included) is in the file exactly, with
 #           mode 0640 root:root, i.e. when ansible.builtin.blockinfile would change nothing;
@@ -14,8 +14,8 @@
 #   Every key is optional (tasks/allow.yml sends only "rules" and "ipv6").
 # Output (JSON): {"ufw": bool (installed), "lines": [bool], "blocks": [bool], "blocks_absent": [bool],
 #                 "rules": {name: [bool]}, "status": str, "installed": [the packages dpkg has installed]}
-# Standard library only; "status" is `ufw status verbose`, read only for a full probe (one with
-# "lines"), empty when UFW cannot answer.
+# Standard library only; "status" is `ufw status verbose` when the input asks for it (the role's
+# own probe; the allow entry point does not need it), empty otherwise or when UFW cannot answer.
 import json
 import os
 import re
@@ -122,7 +122,7 @@ def main():
         "lines": [line_in_place(item["path"], item["regexp"], item["line"]) for item in spec.get("lines", [])],
         "blocks": [block_in_place(item["path"], item["lines"]) for item in blocks],
         "blocks_absent": [block_absent(item["path"], item["lines"][0]) for item in blocks],
-        "status": ufw_status() if "lines" in spec else "",
+        "status": ufw_status() if spec.get("status") else "",
         "installed": installed_packages(spec.get("packages", [])),
     }))
 
