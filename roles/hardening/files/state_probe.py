@@ -2,12 +2,14 @@
 # selfhost.platform.hardening: one call that reads what the role would otherwise stat, slurp and
 # query task by task (one remote round trip instead of ~40 on a converged host).
 # Input (argv[1], JSON): {"paths": [...], "resolve": [...], "lines": [{"path", "regexp", "line"}],
-#                         "units": [...], "packages": [...]}
+#                         "units": [...], "packages": [...], "sysctl": {"file", "keys"}}
 # Output (JSON): {"paths": {path: null | {"type", "mode", "owner", "group", "sha1"}},
 #                 "resolved": {path: null | {"target", "mode", "owner", "group"}} (symlinks followed),
 #                 "lines": [true when lineinfile would change nothing, ...],
 #                 "units": {unit: {"UnitFileState", "ActiveState"}}, "cap_eff": int,
-#                 "installed": [the packages of "packages" that dpkg has installed]}
+#                 "installed": [the packages of "packages" that dpkg has installed],
+#                 "sysctl": {"file": [[key, value], ...] | null,
+#                            "live": {key: {"value": str | null, "writable": bool}}}}
 # Read-only: it never changes the host. Runs on the target's Python 3 (standard library only).
 import grp
 import hashlib
@@ -102,6 +104,44 @@ def installed_packages(names):
     return [line.split()[-1] for line in out.splitlines() if line.startswith("ii ")]
 
 
+def _sysctl_path(key):
+    # sysctl(8)'s two spellings: slash form when "/" comes before any ".", else dotted form in
+    # which a "/" stands for a "." inside one component (net.ipv4.conf.eth0/100.rp_filter).
+    slash, dot = key.find("/"), key.find(".")
+    if slash >= 0 and (dot < 0 or slash < dot):
+        parts = key.split("/")
+    else:
+        parts = [part.replace("/", ".") for part in key.split(".")]
+    return os.path.join("/proc/sys", *parts)
+
+
+def sysctl_state(spec):
+    """Settings in the role's sysctl file (comments left out) and the kernel's live values.
+
+    Values are whitespace-normalized like the kernel prints them; "writable" is false where
+    /proc/sys is read-only (a container) or the key does not exist.
+    """
+    if not spec:
+        return None
+    try:
+        with open(spec["file"], "r", encoding="utf-8", errors="replace") as handle:
+            settings = [[key.strip(), " ".join(value.split())]
+                        for key, sep, value in (item.partition("=") for item in handle)
+                        if sep and not key.lstrip().startswith(("#", ";"))]
+    except OSError:
+        settings = None
+    live = {}
+    for key in spec.get("keys", []):
+        path = _sysctl_path(key)
+        try:
+            with open(path, "r", encoding="utf-8", errors="replace") as handle:
+                value = " ".join(handle.read().split())
+        except OSError:
+            value = None
+        live[key] = {"value": value, "writable": value is not None and os.access(path, os.W_OK)}
+    return {"file": settings, "live": live}
+
+
 def main():
     spec = json.loads(sys.argv[1])
     print(json.dumps({
@@ -111,6 +151,7 @@ def main():
         "units": unit_states(spec.get("units", [])),
         "cap_eff": cap_eff(),
         "installed": installed_packages(spec.get("packages", [])),
+        "sysctl": sysctl_state(spec.get("sysctl")),
     }))
 
 
