@@ -14,6 +14,8 @@ from labtest import bridge_address
 
 PROJECT = Path(__file__).resolve().parents[3]
 BAD_INPUT_PLAYBOOK = Path(__file__).resolve().parents[1] / "bad_input.yml"
+# The one task that checks what the argument spec cannot, reporting every problem at once.
+CHECKS = "Check the settings the argument spec cannot check"
 
 
 @pytest.fixture(scope="module")
@@ -143,22 +145,22 @@ def run_bad_input(extra_vars):
     [
         (
             {"firewall_rules": [{"port": 70000}]},
-            "Check the ports of firewall_rules",
+            CHECKS,
             "firewall_rules: port 70000 is invalid",
         ),
         (
             {"firewall_allowed_tcp_ports": ["9000:8000"]},
-            "Check the ports of firewall_allowed_tcp_ports",
+            CHECKS,
             'firewall_allowed_tcp_ports: port "9000:8000" is invalid',
         ),
         (
             {"firewall_rules": [{"port": 443, "from": "10.0.0.0/33"}]},
-            "Check the sources of firewall_rules",
+            CHECKS,
             'firewall_rules: from "10.0.0.0/33" (port 443) is not "any"',
         ),
         (
             {"firewall_ssh_allow": False, "firewall_rules": [{"port": 443}]},
-            "Refuse a configuration that leaves no way in over SSH",
+            CHECKS,
             "Lock-out refused: firewall_ssh_allow is false and no allow/limit rule",
         ),
         (
@@ -175,6 +177,18 @@ def test_bad_input_fails_early(extra_vars, task, message):
     assert f"TASK [selfhost.platform.firewall : {task}" in output, output
     assert message in output, output
     # Nothing after the checks ran: no package task, no UFW command.
+    assert "Install UFW" not in output, output
+
+
+def test_bad_input_reports_every_problem_at_once():
+    rc, output = run_bad_input({
+        "firewall_rules": [{"port": 70000}, {"port": 443, "from": "10.0.0.0/33"}],
+        "firewall_docker_internal_networks": ["172.30.0.1/24"],
+    })
+    assert rc != 0, output
+    assert "firewall_rules: port 70000 is invalid" in output, output
+    assert 'firewall_rules: from "10.0.0.0/33" (port 443) is not "any"' in output, output
+    assert 'firewall_docker_internal_networks: "172.30.0.1/24" is not a network in CIDR form' in output, output
     assert "Install UFW" not in output, output
 
 
@@ -197,7 +211,7 @@ def test_lock_out_check_covers_the_session_port():
 def test_lock_out_check_accepts_a_covering_rule():
     """firewall_ssh_allow: false is fine when a rule opens the SSH port; the run then goes past the checks."""
     rc, output = run_bad_input({"firewall_ssh_allow": False, "firewall_rules": [{"port": 22, "from": "10.0.0.0/8"}]})
-    assert "Refuse a configuration that leaves no way in over SSH" in output, output
+    assert f"TASK [selfhost.platform.firewall : {CHECKS}" in output, output
     assert "Lock-out refused" not in output, output
     # Without gathered facts the play stops at the OS-specific vars, still before any change.
     assert "Load the OS-specific values" in output, output
