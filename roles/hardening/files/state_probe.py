@@ -104,6 +104,9 @@ def installed_packages(names):
     return [line.split()[-1] for line in out.splitlines() if line.startswith("ii ")]
 
 
+PROC_SYS = "/proc/sys"
+
+
 def _sysctl_path(key):
     # sysctl(8)'s two spellings: slash form when "/" comes before any ".", else dotted form in
     # which a "/" stands for a "." inside one component (net.ipv4.conf.eth0/100.rp_filter).
@@ -112,7 +115,7 @@ def _sysctl_path(key):
         parts = key.split("/")
     else:
         parts = [part.replace("/", ".") for part in key.split(".")]
-    return os.path.join("/proc/sys", *parts)
+    return os.path.join(PROC_SYS, *parts)
 
 
 def sysctl_state(spec):
