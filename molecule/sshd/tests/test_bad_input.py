@@ -23,7 +23,7 @@ CASES = [
      'sshd_allow_users and sshd_allow_groups are both empty'),
     ('only root allowed', {'sshd_allow_users': ['root']}, 'nobody could log in'),
     ('small RSA host key', {'sshd_host_key_rsa_bits': 2048}, 'sshd_host_key_rsa_bits must be 3072-16384 (got 2048)'),
-    ('bad MaxStartups', {'sshd_max_startups': '10:30'}, "sshd_max_startups is start or start:rate:full (got '10:30')"),
+    ('bad MaxStartups', {'sshd_max_startups': '10:30'}, "sshd_max_startups must be start or start:rate:full (got '10:30')"),
 ]
 
 
