@@ -150,6 +150,7 @@ def _clean_env():
     ({"fail2ban_maxretry": 0}, "fail2ban_maxretry: '0' must be"),
     ({"fail2ban_bantime": -1}, "fail2ban_bantime: '-1' is not a positive duration"),
     ({"fail2ban_sshd_port": 70000}, "fail2ban_sshd_port: '70000' is not a TCP port"),
+    ({"fail2ban_sshd_port": []}, "fail2ban_sshd_port: '' is not a TCP port"),
     ({"fail2ban_banaction": "shorewall"}, "fail2ban_banaction must be one of"),
 ])
 def test_bad_input_fails_early(bad, message):
@@ -161,4 +162,18 @@ def test_bad_input_fails_early(bad, message):
     assert result.returncode != 0, output
     assert message in " ".join(output.split()), output
     # Nothing was attempted after the checks.
+    assert "Install fail2ban" not in output, output
+
+
+def test_bad_input_reports_every_problem_at_once():
+    bad = {"fail2ban_ignoreip": ["10.0.0.1/8"], "fail2ban_maxretry": 0, "fail2ban_bantime": -1}
+    result = subprocess.run(
+        ["ansible-playbook", "-i", "localhost,", "--check", "-e", json.dumps(bad),
+         str(SCENARIO / "bad_input.yml")],
+        cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=120, check=False)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    for message in ("fail2ban_ignoreip: '10.0.0.1/8'", "fail2ban_maxretry: '0' must be",
+                    "fail2ban_bantime: '-1' is not a positive duration"):
+        assert message in output, output
     assert "Install fail2ban" not in output, output
