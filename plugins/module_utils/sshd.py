@@ -40,6 +40,18 @@ COMMA_LIST_KEYS = frozenset((
     'pubkeyacceptedkeytypes',
 ))
 
+# Algorithm lists and the ssh -Q query that lists what this OpenSSH offers for each.
+OFFERED_QUERY = {
+    'casignaturealgorithms': 'key_sig',
+    'ciphers': 'cipher',
+    'hostbasedacceptedalgorithms': 'key_sig',
+    'hostkeyalgorithms': 'key_sig',
+    'kexalgorithms': 'kex',
+    'macs': 'mac',
+    'pubkeyacceptedalgorithms': 'key_sig',
+    'pubkeyacceptedkeytypes': 'key_sig',
+}
+
 _VERSION_RE = re.compile(r'OpenSSH_(\d+)\.(\d+)(p\d+)?')
 
 
@@ -120,6 +132,27 @@ def compare(config, expect):
         elif _as_text(expected) != actual:
             mismatches.append(dict(key=key, expected=expected, actual=actual))
     return mismatches
+
+
+def offered_only(expect, algorithms):
+    """A copy of expect whose algorithm lists keep only what this OpenSSH offers.
+
+    ``algorithms`` maps query names (kex, cipher, mac, key_sig) to the ssh -Q lists. A
+    list keeps its order; a comma-separated string is filtered the same way. Other keys
+    are returned unchanged.
+    """
+    result = {}
+    for raw_key, expected in expect.items():
+        query = OFFERED_QUERY.get(str(raw_key).lower())
+        if query is None or query not in algorithms:
+            result[raw_key] = expected
+            continue
+        offered = set(algorithms[query])
+        if isinstance(expected, list):
+            result[raw_key] = [item for item in expected if str(item) in offered]
+        else:
+            result[raw_key] = ','.join(item for item in str(expected).split(',') if item in offered)
+    return result
 
 
 def format_mismatches(mismatches):

@@ -68,13 +68,15 @@ options:
         V(acceptenv), V(subsystem), ...) a scalar or a list is compared as a set of values.
       - For comma-list keys (V(ciphers), V(macs), V(kexalgorithms), V(hostkeyalgorithms), ...) a list
         is compared in order with the split value; a string is compared with the value as printed.
-      - Any mismatch fails the module; the message names every mismatching key.
+      - Any mismatch fails the module (unless O(fail_on_mismatch=false)); the message names every
+        mismatching key.
     type: dict
   match_expect:
     description:
       - More checks in the same call, each evaluated with C(sshd -T -C) for its own connection, so
         that C(Match) blocks apply (a drop-in's C(Match User) that re-enables passwords, say).
-      - Runs after O(expect); any mismatch fails the module, and the message names the connection.
+      - Runs after O(expect); any mismatch fails the module (unless O(fail_on_mismatch=false)), and the
+        message names the connection.
     type: list
     elements: dict
     default: []
@@ -111,6 +113,22 @@ options:
       - Also return the algorithms the installed OpenSSH supports, from C(ssh -Q kex|cipher|mac|key-sig).
     type: bool
     default: false
+  offered_only:
+    description:
+      - Before comparing, drop from the expected algorithm lists (V(kexalgorithms), V(ciphers), V(macs),
+        V(hostkeyalgorithms), V(pubkeyacceptedalgorithms), V(casignaturealgorithms), ...) of O(expect) and
+        O(match_expect) every algorithm the installed OpenSSH does not offer (C(ssh -Q)), keeping their order.
+      - One profile list then fits several OpenSSH releases, the way a role renders C(sshd_config) from it.
+      - Implies O(algorithms=true).
+    type: bool
+    default: false
+  fail_on_mismatch:
+    description:
+      - When V(false), mismatches with O(expect) and O(match_expect) are only returned (RV(mismatches),
+        RV(match_mismatches)) and the module succeeds, so a play can check first and act on the answer.
+      - A failing C(sshd -T) still fails the module.
+    type: bool
+    default: true
   sshd_path:
     description: Path of the sshd binary.
     type: path
@@ -162,6 +180,14 @@ EXAMPLES = r'''
     match_expect:
       - connection: {user: deploy, host: client.invalid, addr: 192.0.2.10}
         expect: {passwordauthentication: false, permitrootlogin: "no"}
+
+- name: Check a profile's algorithms against what this OpenSSH offers, without failing
+  selfhost.platform.sshd_effective_config:
+    expect:
+      kexalgorithms: [mlkem768x25519-sha256, sntrup761x25519-sha512, curve25519-sha256]
+    offered_only: true
+    fail_on_mismatch: false
+  register: sshd_check
 
 - name: Test a candidate file and list the supported algorithms
   selfhost.platform.sshd_effective_config:
@@ -232,6 +258,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.selfhost.platform.plugins.module_utils.sshd import (
     compare,
     format_mismatches,
+    offered_only,
     parse_sshd_t,
     parse_version,
 )
@@ -292,6 +319,8 @@ def main():
                 expect=dict(type='dict', required=True),
             )),
             algorithms=dict(type='bool', default=False),
+            offered_only=dict(type='bool', default=False),
+            fail_on_mismatch=dict(type='bool', default=True),
             sshd_path=dict(type='path', default='/usr/sbin/sshd'),
         ),
         supports_check_mode=True,
@@ -309,13 +338,16 @@ def main():
         result['version'] = version
         result['version_string'] = version_string
 
-    if params['algorithms']:
+    if params['algorithms'] or params['offered_only']:
         result['algorithms'] = read_algorithms(module)
 
+    def wanted(expect):
+        return offered_only(expect, result['algorithms']) if params['offered_only'] else expect
+
     if params['expect'] is not None:
-        mismatches = compare(result['config'], params['expect'])
+        mismatches = compare(result['config'], wanted(params['expect']))
         result['mismatches'] = mismatches
-        if mismatches:
+        if mismatches and params['fail_on_mismatch']:
             module.fail_json(
                 msg='The effective sshd configuration differs from expect in %d key(s): %s'
                     % (len(mismatches), '; '.join(format_mismatches(mismatches))),
@@ -326,11 +358,11 @@ def main():
         failures = []
         for check in params['match_expect']:
             cmd = build_command(params['sshd_path'], params['config_file'], check['connection'])
-            mismatches = compare(run_sshd_t(module, cmd, result), check['expect'])
+            mismatches = compare(run_sshd_t(module, cmd, result), wanted(check['expect']))
             result['match_mismatches'].append(mismatches)
             if mismatches:
                 failures.append('for %s: %s' % (cmd[-1], '; '.join(format_mismatches(mismatches))))
-        if failures:
+        if failures and params['fail_on_mismatch']:
             module.fail_json(msg='The sshd configuration that applies to a connection differs from expect %s'
                                  % ' | '.join(failures), **result)
 

@@ -268,3 +268,52 @@ def test_module_match_expect_failure_names_the_connection(capsys, match_runner):
     assert [m['key'] for m in result['match_mismatches'][1]] == ['passwordauthentication']
     assert 'for user=legacy,addr=192.0.2.11' in result['msg']
     assert 'user=deploy' not in result['msg']
+
+
+# --- offered_only and fail_on_mismatch --------------------------------------
+
+PROFILE_KEX = ['mlkem768x25519-sha256', 'sntrup761x25519-sha512@openssh.com', 'curve25519-sha256']
+
+
+def test_offered_only_keeps_profile_order_and_leaves_other_keys():
+    algorithms = {'kex': ['curve25519-sha256', 'sntrup761x25519-sha512@openssh.com'], 'key_sig': ['ssh-ed25519']}
+    expect = {'KexAlgorithms': PROFILE_KEX, 'hostkeyalgorithms': 'ssh-ed25519,ecdsa-sha2-nistp256',
+              'ciphers': ['aes128-ctr'], 'port': [22]}
+    wanted = sshd_utils.offered_only(expect, algorithms)
+    assert wanted['KexAlgorithms'] == ['sntrup761x25519-sha512@openssh.com', 'curve25519-sha256']
+    assert wanted['hostkeyalgorithms'] == 'ssh-ed25519'
+    # no cipher list was queried: the expectation stays as given
+    assert wanted['ciphers'] == ['aes128-ctr']
+    assert wanted['port'] == [22]
+    assert expect['KexAlgorithms'] == PROFILE_KEX
+
+
+def test_module_offered_only_compares_with_what_this_openssh_offers(capsys, runner):
+    result, failed = run(capsys, {'expect': {'kexalgorithms': PROFILE_KEX}})
+    assert failed
+    result, failed = run(capsys, {'expect': {'kexalgorithms': PROFILE_KEX}, 'offered_only': True})
+    assert not failed
+    assert result['mismatches'] == []
+    # offered_only needs the ssh -Q lists, so they are read and returned
+    assert result['algorithms']['kex'] == ['curve25519-sha256', 'sntrup761x25519-sha512@openssh.com']
+
+
+def test_module_fail_on_mismatch_false_returns_every_mismatch(capsys, match_runner):
+    match_runner.sshd_t = SSHD_T.replace('permitrootlogin no', 'permitrootlogin yes')
+    result, failed = run(capsys, {
+        'expect': {'permitrootlogin': 'no', 'maxauthtries': 3},
+        'match_expect': [{'connection': {'user': 'legacy', 'addr': '192.0.2.11'}, 'expect': {'passwordauthentication': False}}],
+        'fail_on_mismatch': False,
+    })
+    assert not failed
+    assert result['mismatches'] == [{'key': 'permitrootlogin', 'expected': 'no', 'actual': 'yes'}]
+    # the connection checks still run after a global mismatch
+    assert [m['key'] for m in result['match_mismatches'][0]] == ['passwordauthentication']
+
+
+def test_module_fail_on_mismatch_false_still_fails_when_sshd_t_fails(capsys, runner):
+    runner.sshd_t_rc = 255
+    runner.sshd_t_err = 'sshd: no hostkeys available -- exiting.\n'
+    result, failed = run(capsys, {'expect': {'permitrootlogin': 'no'}, 'fail_on_mismatch': False})
+    assert failed
+    assert 'no hostkeys available' in result['msg']
