@@ -140,3 +140,28 @@ def test_ssh_audit_policy_and_counts(address):
                            check=False)
     assert '(gen) software: OpenSSH' in audit.stdout, audit.stdout[-3000:]
     assert '[fail]' not in audit.stdout, audit.stdout
+
+
+def test_rerun_fails_when_a_match_block_reenables_passwords_for_the_allowed_user(host):
+    """A converged host skips the second sshd -T read only when the first one matched: a Match
+    block added by hand after the converge must still fail the next run, naming the connection."""
+    inventory = os.environ.get('MOLECULE_INVENTORY_FILE')
+    if not inventory:
+        pytest.skip("no MOLECULE_INVENTORY_FILE: the rerun needs Molecule's inventory")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    dropin = '/etc/ssh/sshd_config.d/70-test-match.conf'
+    host.run_expect([0], "printf 'Match User deploy\\n    PasswordAuthentication yes\\n' > %s", dropin)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'MOLECULE_'))}
+        env.update(ANSIBLE_CONFIG=os.path.join(root, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+                   MOLECULE_EPHEMERAL_DIRECTORY=os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', ''))
+        run = subprocess.run(
+            ['ansible-playbook', '-i', inventory, os.path.join(root, 'molecule', 'sshd', 'converge.yml'),
+             '-e', json.dumps({'sshd_port': PORT})],
+            cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False)
+        output = ' '.join((run.stdout + run.stderr).split())
+        assert run.returncode != 0, output[-3000:]
+        assert 'differs from expect for user=deploy' in output, output[-3000:]
+        assert 'passwordauthentication' in output, output[-3000:]
+    finally:
+        host.run_expect([0], 'rm -f %s', dropin)
