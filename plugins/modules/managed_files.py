@@ -61,6 +61,8 @@ options:
             replaced by O(files[].lines[].line); when none matches and the exact line is not
             there either, the line is added at the end.
           - The file must exist; the rest of it is kept as it is.
+          - An empty list leaves the content alone and only corrects mode, owner and group of the
+            existing file (a distribution's C(/etc/shadow), say).
         type: list
         elements: dict
         suboptions:

@@ -180,6 +180,22 @@ def test_a_line_present_although_the_regexp_misses_is_left_alone(tmp_path, capsy
     assert result['changed'] is False
 
 
+def test_no_lines_only_corrects_the_mode_of_an_existing_file(tmp_path, capsys):
+    target = tmp_path / 'shadow'
+    target.write_text('root:*:19000::::::\n')
+    os.chmod(str(target), 0o644)
+    result, failed = run(capsys, [dict(path=str(target), lines=[], mode='0640')])
+    assert not failed
+    assert result['changed_paths'] == [str(target)]
+    assert result['files'][0]['content_changed'] is False
+    assert mode_of(str(target)) == '0640'
+    assert target.read_text() == 'root:*:19000::::::\n'
+
+    result, failed = run(capsys, [dict(path=str(tmp_path / 'absent'), lines=[], mode='0640')])
+    assert failed
+    assert 'does not exist' in result['msg']
+
+
 def test_lines_need_an_existing_file(tmp_path, capsys):
     target = tmp_path / 'absent'
     result, failed = run(capsys, [dict(path=str(target), lines=[dict(regexp='^A=', line='A=1')])])
