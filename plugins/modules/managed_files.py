@@ -97,6 +97,29 @@ options:
         description: Keep a timestamped copy of a file whose content is replaced.
         type: bool
         default: false
+  validate_trees:
+    description:
+      - Checks of a whole configuration directory with every new file of this call in place, for
+        programs whose files are only valid together (a jail file and the daemon settings of
+        fail2ban, say), where O(files[].validate) sees one file at a time.
+      - Each directory is copied to a temporary directory, the new content of every file under it
+        that this call changes is put into the copy, and O(validate_trees[].command) checks the
+        copy. Runs with the per-file checks, before anything is written; skipped for a directory
+        in which nothing changes, and in check mode.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path of the live directory to copy.
+        type: path
+        required: true
+      command:
+        description:
+          - Checking command; C(%s) is replaced by the path of the copy. Split like a shell line,
+            not run by a shell.
+        type: str
+        required: true
 attributes:
   check_mode:
     support: full
@@ -145,6 +168,17 @@ EXAMPLES = r'''
   ansible.builtin.systemd_service:
     daemon_reload: true
   when: aide_files.changed_paths | select('match', '^/etc/systemd/system/') | list | length > 0
+
+- name: Two fail2ban files that are only valid together, checked as a whole before either is written
+  selfhost.platform.managed_files:
+    files:
+      - path: /etc/fail2ban/jail.d/site.local
+        content: "{{ lookup('ansible.builtin.template', 'jail.local.j2') }}"
+      - path: /etc/fail2ban/fail2ban.d/site.local
+        content: "{{ lookup('ansible.builtin.template', 'fail2ban.local.j2') }}"
+    validate_trees:
+      - path: /etc/fail2ban
+        command: fail2ban-client -c %s --test
 
 - name: A file with a secret in it
   selfhost.platform.managed_files:
@@ -199,6 +233,7 @@ import errno
 import os
 import re
 import shlex
+import shutil
 import stat
 import tempfile
 
@@ -243,9 +278,15 @@ def _file_args(module, entry, path):
         dict(mode=entry['mode'], owner=entry['owner'], group=entry['group']), path=path)
 
 
-def _check_input(module, entries):
+def _check_input(module, entries, trees):
     """Every problem in the list at once, before anything is read or written."""
     problems = []
+    for index, tree in enumerate(trees):
+        label = 'validate_trees[{0}] ({1})'.format(index, tree['path'])
+        if not os.path.isabs(tree['path']):
+            problems.append('{0}: path must be absolute'.format(label))
+        if '%s' not in tree['command']:
+            problems.append('{0}: command must contain %s (the path of the copy to check)'.format(label))
     seen = set()
     for index, entry in enumerate(entries):
         path = entry['path']
@@ -332,9 +373,47 @@ def _validate(module, plans):
             output = (to_text(err).strip() or to_text(out).strip()).replace(candidate, plan['path'])
             failures.append('{0}: `{1}` exited {2}: {3}'.format(plan['path'], entry['validate'], rc, output))
             failed_paths.append(plan['path'])
+    for tree in module.params['validate_trees']:
+        root = os.path.normpath(tree['path'])
+        members = [plan for plan in plans if plan['path'].startswith(root + os.sep)
+                   and (plan['content_changed'] or (plan['entry']['state'] == 'directory' and not plan['exists']))]
+        if not members:
+            continue
+        rc, output = _check_tree(module, root, members, tree['command'])
+        if rc != 0:
+            failures.append('{0} with {1}: `{2}` exited {3}: {4}'.format(
+                root, ', '.join(plan['path'] for plan in members), tree['command'], rc, output))
+            failed_paths.append(root)
     if failures:
         module.fail_json(msg='Validation failed, nothing was written: ' + ' | '.join(failures),
                          failed_validation=failed_paths)
+
+
+def _check_tree(module, root, members, command):
+    """Run command on a copy of root holding the new files; return (rc, output naming live paths)."""
+    scratch = tempfile.mkdtemp(prefix='managed_files.', dir=module.tmpdir)
+    copy = os.path.join(scratch, os.path.basename(root) or 'root')
+    try:
+        if os.path.isdir(root):
+            shutil.copytree(root, copy, symlinks=True)
+        else:
+            os.makedirs(copy)
+        for plan in members:
+            target = os.path.join(copy, os.path.relpath(plan['path'], root))
+            if plan['entry']['state'] == 'directory':
+                if not os.path.isdir(target):
+                    os.makedirs(target)
+                continue
+            if not os.path.isdir(os.path.dirname(target)):
+                os.makedirs(os.path.dirname(target))
+            if os.path.lexists(target):
+                os.unlink(target)
+            with open(target, 'wb') as handle:
+                handle.write(plan['wanted'])
+        rc, out, err = module.run_command(shlex.split(command.replace('%s', copy)))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return rc, (to_text(err).strip() or to_text(out).strip()).replace(copy, root)
 
 
 def _write_file(module, plan):
@@ -421,11 +500,18 @@ def main():
                     backup=dict(type='bool', default=False),
                 ),
             ),
+            validate_trees=dict(
+                type='list', elements='dict', default=[],
+                options=dict(
+                    path=dict(type='path', required=True),
+                    command=dict(type='str', required=True),
+                ),
+            ),
         ),
         supports_check_mode=True,
     )
     entries = module.params['files']
-    _check_input(module, entries)
+    _check_input(module, entries, module.params['validate_trees'])
     plans = _plan(module, entries)
     if not module.check_mode:
         _validate(module, plans)

@@ -18,9 +18,11 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.selfhost.platform.plugins.modules import managed_files
 
 
-def run(capsys, files, check=False, diff=False):
+def run(capsys, files, check=False, diff=False, trees=None):
     """Run main() with the given entries; return (result dict, failed flag)."""
     args = dict(files=files)
+    if trees is not None:
+        args['validate_trees'] = trees
     if check:
         args['_ansible_check_mode'] = True
     if diff:
@@ -270,3 +272,59 @@ def test_a_missing_parent_directory_is_named(tmp_path, capsys):
     assert failed
     assert 'list it before the file' in result['msg']
     assert 'already changed in this call: {0}'.format(first) in result['msg']
+
+
+# Agree when both files hold the same value (a=1 with b=1, a=0 with b=0): a pair neither file's
+# own check can judge.
+AGREE = """sh -c 'test "$(cat "$1/x.conf" | tr -d a=)" = "$(cat "$1/sub/y.conf" | tr -d b=)" || {
+    echo "x and y disagree in $1" >&2; exit 2; }' agree %s"""
+
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / 'etc' / 'app'
+    (root / 'sub').mkdir(parents=True)
+    (root / 'x.conf').write_text('a=0\n')
+    (root / 'sub' / 'y.conf').write_text('b=0\n')
+    (root / 'other.conf').write_text('kept\n')
+    return root
+
+
+def test_a_tree_check_sees_every_new_file_together(tree, capsys):
+    files = [dict(path=str(tree / 'x.conf'), content='a=1\n'),
+             dict(path=str(tree / 'sub' / 'y.conf'), content='b=1\n')]
+    result, failed = run(capsys, files, trees=[dict(path=str(tree), command=AGREE)])
+    assert not failed, result
+    assert (tree / 'x.conf').read_text() == 'a=1\n'
+    assert (tree / 'sub' / 'y.conf').read_text() == 'b=1\n'
+
+
+def test_a_failed_tree_check_writes_nothing_and_names_the_live_tree(tree, capsys):
+    files = [dict(path=str(tree / 'x.conf'), content='a=1\n'),
+             dict(path=str(tree / 'unrelated.conf'), content='new\n')]
+    result, failed = run(capsys, files, trees=[dict(path=str(tree), command=AGREE)])
+    assert failed
+    assert 'nothing was written' in result['msg']
+    assert 'x and y disagree in {0}'.format(tree) in result['msg']
+    assert '{0} with {1}'.format(tree, tree / 'x.conf') in result['msg']
+    assert result['failed_validation'] == [str(tree)]
+    assert (tree / 'x.conf').read_text() == 'a=0\n'
+    assert not (tree / 'unrelated.conf').exists()
+    # The copy is gone and the live tree was never touched.
+    assert sorted(os.listdir(str(tree))) == ['other.conf', 'sub', 'x.conf']
+
+
+def test_a_tree_check_is_skipped_when_nothing_in_it_changes(tree, tmp_path, capsys):
+    outside = tmp_path / 'outside.conf'
+    files = [dict(path=str(tree / 'x.conf'), content='a=0\n'), dict(path=str(outside), content='x\n')]
+    result, failed = run(capsys, files, trees=[dict(path=str(tree), command='false %s')])
+    assert not failed
+    assert result['changed_paths'] == [str(outside)]
+
+
+def test_tree_checks_need_an_absolute_path_and_the_placeholder(tree, capsys):
+    result, failed = run(capsys, [dict(path=str(tree / 'x.conf'), content='a=1\n')],
+                         trees=[dict(path='etc/app', command='check')])
+    assert failed
+    assert 'validate_trees[0] (etc/app): path must be absolute' in result['msg']
+    assert 'command must contain %s' in result['msg']
