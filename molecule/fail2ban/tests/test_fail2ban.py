@@ -177,3 +177,30 @@ def test_bad_input_reports_every_problem_at_once():
                     "fail2ban_bantime: '-1' is not a positive duration"):
         assert message in output, output
     assert "Install fail2ban" not in output, output
+
+
+def test_a_configuration_fail2ban_rejects_never_reaches_the_live_tree(host):
+    """Both files are written by one call after fail2ban tested them together in a scratch copy
+    of /etc/fail2ban: a jail with a filter that does not exist fails the run, and neither the jail
+    file nor the daemon settings changed in the same run are written."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.skip("no MOLECULE_INVENTORY_FILE: the run needs Molecule's inventory")
+    if _has_nginx(host):
+        pytest.skip("checked once, on the host without nginx (the check does not depend on nginx)")
+    files = ["/etc/fail2ban/jail.d/selfhost.local", "/etc/fail2ban/fail2ban.d/selfhost.local"]
+    before = {path: host.file(path).content_string for path in files}
+    jails_before = _jails(host)
+    bad = {"fail2ban_dbpurgeage": "7d",
+           "fail2ban_extra_jails": [{"name": "broken", "settings": {
+               "enabled": True, "filter": "no-such-filter", "backend": "systemd"}}]}
+    result = subprocess.run(
+        ["ansible-playbook", "-i", inventory, str(SCENARIO / "converge.yml"), "--limit", _name(host),
+         "-e", json.dumps(bad)],
+        cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=600, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "Validation failed, nothing was written" in output, output[-3000:]
+    assert "no-such-filter" in output, output[-3000:]
+    assert {path: host.file(path).content_string for path in files} == before
+    assert _jails(host) == jails_before
