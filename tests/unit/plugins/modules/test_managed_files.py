@@ -6,16 +6,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import grp
-import json
 import os
 import pwd
 import stat
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.selfhost.platform.plugins.modules import managed_files
+from ansible_collections.selfhost.platform.tests.unit.plugins.modules.utils import run_module
 
 
 def run(capsys, files, check=False, diff=False, trees=None):
@@ -23,15 +22,7 @@ def run(capsys, files, check=False, diff=False, trees=None):
     args = dict(files=files)
     if trees is not None:
         args['validate_trees'] = trees
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            managed_files.main()
-    result = json.loads(capsys.readouterr().out)
-    return result, exc.value.code != 0
+    return run_module(managed_files.main, capsys, args, check=check, diff=diff)
 
 
 def read(path):

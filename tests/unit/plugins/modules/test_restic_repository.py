@@ -10,10 +10,10 @@ import json
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.selfhost.platform.plugins.module_utils import restic as restic_utils
 from ansible_collections.selfhost.platform.plugins.modules import restic_repository
+from ansible_collections.selfhost.platform.tests.unit.plugins.modules.utils import run_module
 
 CONFIG = json.dumps({'version': 2, 'id': 'abc123', 'chunker_polynomial': '1'})
 ABSENT_014 = ('Fatal: unable to open config file: stat /srv/r/config: no such file or directory\n'
@@ -59,14 +59,7 @@ def files(tmp_path):
 def run(capsys, monkeypatch, restic, args, check=False):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, *a, **kw: restic(*a, **kw))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, *a, **kw: '/usr/bin/restic')
-    args = dict(args)
-    if check:
-        args['_ansible_check_mode'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            restic_repository.main()
-    result = json.loads(capsys.readouterr().out)
-    return result, exc.value.code != 0
+    return run_module(restic_repository.main, capsys, args, check=check)
 
 
 def test_existing_repository_is_left_alone(capsys, monkeypatch, files):

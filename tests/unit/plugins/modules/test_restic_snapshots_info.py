@@ -10,9 +10,9 @@ import json
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.selfhost.platform.plugins.modules import restic_snapshots_info
+from ansible_collections.selfhost.platform.tests.unit.plugins.modules.utils import run_module
 
 NOW = 1700000000.0  # 2023-11-14T22:13:20Z
 
@@ -36,13 +36,8 @@ def run(capsys, monkeypatch, answer, args, check=False):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', fake_run)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, *a, **kw: '/usr/bin/restic')
     monkeypatch.setattr(restic_snapshots_info.time, 'time', lambda: NOW)
-    args = dict(args)
-    if check:
-        args['_ansible_check_mode'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            restic_snapshots_info.main()
-    return json.loads(capsys.readouterr().out), exc.value.code != 0, calls
+    result, failed = run_module(restic_snapshots_info.main, capsys, args, check=check)
+    return result, failed, calls
 
 
 BASE = dict(repository='/srv/r', password='pw')

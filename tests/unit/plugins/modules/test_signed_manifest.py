@@ -10,7 +10,6 @@ import os
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 cryptography = pytest.importorskip('cryptography')
 
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519  # noqa: E402
 
 from ansible_collections.selfhost.platform.plugins.module_utils import manifest as manifest_utils  # noqa: E402
 from ansible_collections.selfhost.platform.plugins.modules import signed_manifest  # noqa: E402
+from ansible_collections.selfhost.platform.tests.unit.plugins.modules.utils import run_module  # noqa: E402
 
 
 def pem_pair(key):
@@ -57,14 +57,7 @@ def tree(tmp_path):
 
 
 def run(capsys, args, check=False):
-    args = dict(args)
-    if check:
-        args['_ansible_check_mode'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            signed_manifest.main()
-    result = json.loads(capsys.readouterr().out)
-    return result, exc.value.code != 0
+    return run_module(signed_manifest.main, capsys, args, check=check)
 
 
 def sign(capsys, tree, keys, check=False, **extra):

@@ -5,15 +5,14 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 
 import pytest
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.selfhost.platform.plugins.module_utils import sshd as sshd_utils
 from ansible_collections.selfhost.platform.plugins.modules import sshd_effective_config
+from ansible_collections.selfhost.platform.tests.unit.plugins.modules.utils import run_module
 
 # Trimmed real output of `sshd -T` on Debian 12 (OpenSSH 9.2) after hardening.
 SSHD_T = """port 22
@@ -77,13 +76,7 @@ def runner(monkeypatch):
 
 
 def run(capsys, args, check=False):
-    args = dict(args)
-    if check:
-        args['_ansible_check_mode'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            sshd_effective_config.main()
-    return json.loads(capsys.readouterr().out), exc.value.code != 0
+    return run_module(sshd_effective_config.main, capsys, args, check=check)
 
 
 # --- parsing ---------------------------------------------------------------

@@ -6,16 +6,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import json
 import os
 import stat
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.selfhost.platform.plugins.module_utils import sysctl as sysctl_utils
 from ansible_collections.selfhost.platform.plugins.modules import sysctl_profile
+from ansible_collections.selfhost.platform.tests.unit.plugins.modules.utils import run_module
 
 
 @pytest.fixture
@@ -54,17 +53,7 @@ def conf(tmp_path):
 
 
 def run(capsys, args, check=False, diff=False):
-    """Run main() with the given args; return (result dict, failed flag)."""
-    args = dict(args)
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            sysctl_profile.main()
-    result = json.loads(capsys.readouterr().out)
-    return result, exc.value.code != 0
+    return run_module(sysctl_profile.main, capsys, args, check=check, diff=diff)
 
 
 def read(path):
