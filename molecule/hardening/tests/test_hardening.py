@@ -258,3 +258,24 @@ def test_a_file_that_fails_its_check_stops_every_write(host):
     assert timer + ": `" in output and "calendar specification" in output, output[-3000:]
     assert host.file(timer).content_string == timer_before
     assert host.file("/etc/issue").content_string == issue_before
+
+
+def test_a_changed_unit_file_is_loaded_although_no_unit_changes_state(host):
+    """On a converged host the timer is already enabled and active; a new schedule rewrites its
+    unit file only, and systemd must still load it (daemon-reload), not keep the old calendar."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.skip("no MOLECULE_INVENTORY_FILE: the run needs Molecule's inventory")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    timer = "selfhost-aide-check.timer"
+    assert host.service(timer).is_running
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
+    env.update(ANSIBLE_CONFIG=os.path.join(root, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    run = subprocess.run(
+        ["ansible-playbook", "-i", inventory, os.path.join(root, "molecule", "hardening", "converge.yml"),
+         "-e", json.dumps({"hardening_aide_schedule": "Sun *-*-* 03:30:00"})],
+        cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert "OnCalendar=Sun *-*-* 03:30:00" in host.file("/etc/systemd/system/" + timer).content_string
+    assert host.check_output("systemctl show -p NeedDaemonReload --value %s", timer) == "no"
+    assert "Sun *-*-* 03:30:00" in host.check_output("systemctl show -p TimersCalendar --value %s", timer)
