@@ -45,8 +45,11 @@ options:
         description:
           - V(file) writes O(files[].content) to the path.
           - V(directory) creates the directory (and missing parents) when absent.
+          - V(permissions) only corrects mode, owner and group of a file or directory that exists
+            (a distribution's C(/etc/shadow), C(/etc/cron.d) when cron is installed); an absent
+            path is left absent and reported unchanged.
         type: str
-        choices: [file, directory]
+        choices: [file, directory, permissions]
         default: file
       content:
         description:
@@ -62,7 +65,7 @@ options:
             there either, the line is added at the end.
           - The file must exist; the rest of it is kept as it is.
           - An empty list leaves the content alone and only corrects mode, owner and group of the
-            existing file (a distribution's C(/etc/shadow), say).
+            existing file (it fails when the file is absent; O(files[].state=permissions) skips it).
         type: list
         elements: dict
         suboptions:
@@ -209,7 +212,7 @@ files:
       type: str
       returned: always
     state:
-      description: V(file) or V(directory).
+      description: V(file), V(directory) or V(permissions).
       type: str
       returned: always
     changed:
@@ -306,10 +309,12 @@ def _check_input(module, entries, trees):
                 problems.append('{0}: regexp {1!r} does not compile: {2}'.format(label, item['regexp'], err))
             if '\n' in item['line'] or '\r' in item['line']:
                 problems.append('{0}: line {1!r} must not contain a line break'.format(label, item['line']))
-        if entry['state'] == 'directory':
+        if entry['state'] in ('directory', 'permissions'):
             for option in ('content', 'lines', 'validate'):
                 if entry[option] is not None:
                     problems.append('{0}: {1} applies to files only'.format(label, option))
+        if entry['state'] == 'permissions' and entry['mode'] is None:
+            problems.append('{0}: state=permissions needs a mode'.format(label))
         if entry['validate'] is not None and '%s' not in entry['validate']:
             problems.append('{0}: validate must contain %s (the path of the copy to check)'.format(label))
     if problems:
@@ -321,7 +326,8 @@ def _plan(module, entries):
     plans = []
     for entry in entries:
         path = os.path.normpath(entry['path'])
-        entry = dict(entry, mode=entry['mode'] if entry['mode'] is not None else DEFAULT_MODES[entry['state']])
+        if entry['mode'] is None:
+            entry = dict(entry, mode=DEFAULT_MODES[entry['state']])
         plan = dict(entry=entry, path=path, exists=False, before=None, content_changed=False)
         try:
             info = os.lstat(path)
@@ -329,7 +335,9 @@ def _plan(module, entries):
             if err.errno != errno.ENOENT:
                 module.fail_json(msg='cannot read {0}: {1}'.format(path, to_native(err)))
             info = None
-        if entry['state'] == 'directory':
+        if entry['state'] == 'permissions':
+            plan['exists'] = info is not None
+        elif entry['state'] == 'directory':
             if info is not None and not stat.S_ISDIR(info.st_mode):
                 module.fail_json(msg='{0} exists and is not a directory'.format(path))
             plan['exists'] = info is not None
@@ -446,7 +454,11 @@ def _apply(module, plans, result):
         report = dict(path=path, state=entry['state'], changed=False, content_changed=False)
         attr_diff = dict(before=dict(path=path), after=dict(path=path))
         try:
-            if entry['state'] == 'directory':
+            if entry['state'] == 'permissions':
+                if not plan['exists']:
+                    result['files'].append(report)
+                    continue
+            elif entry['state'] == 'directory':
                 if not plan['exists']:
                     report['changed'] = True
                     if not module.check_mode:
@@ -487,7 +499,7 @@ def main():
                 type='list', elements='dict', required=True,
                 options=dict(
                     path=dict(type='path', required=True),
-                    state=dict(type='str', default='file', choices=['file', 'directory']),
+                    state=dict(type='str', default='file', choices=['file', 'directory', 'permissions']),
                     content=dict(type='str'),
                     lines=dict(type='list', elements='dict', options=dict(
                         regexp=dict(type='str', required=True),

@@ -319,3 +319,43 @@ def test_tree_checks_need_an_absolute_path_and_the_placeholder(tree, capsys):
     assert failed
     assert 'validate_trees[0] (etc/app): path must be absolute' in result['msg']
     assert 'command must contain %s' in result['msg']
+
+
+def test_permissions_correct_what_exists_and_skip_what_does_not(tmp_path, capsys):
+    crontab = tmp_path / 'crontab'
+    crontab.write_text('# m h dom mon dow user command\n')
+    os.chmod(str(crontab), 0o644)
+    cron_d = tmp_path / 'cron.d'
+    cron_d.mkdir()
+    os.chmod(str(cron_d), 0o755)
+    absent = tmp_path / 'cron.hourly'
+    files = [dict(path=str(crontab), state='permissions', mode='0600'),
+             dict(path=str(cron_d), state='permissions', mode='0700'),
+             dict(path=str(absent), state='permissions', mode='0700')]
+    result, failed = run(capsys, files)
+    assert not failed, result
+    assert result['changed_paths'] == [str(crontab), str(cron_d)]
+    assert mode_of(str(crontab)) == '0600' and mode_of(str(cron_d)) == '0700'
+    assert crontab.read_text() == '# m h dom mon dow user command\n'
+    assert not absent.exists()
+    assert [entry['changed'] for entry in result['files']] == [True, True, False]
+
+    result, failed = run(capsys, files)
+    assert not failed and result['changed'] is False
+
+
+def test_permissions_in_check_mode_change_nothing(tmp_path, capsys):
+    target = tmp_path / 'shadow'
+    target.write_text('root:*:19000::::::\n')
+    os.chmod(str(target), 0o644)
+    result, failed = run(capsys, [dict(path=str(target), state='permissions', mode='0640')], check=True)
+    assert not failed and result['changed'] is True
+    assert mode_of(str(target)) == '0644'
+
+
+def test_permissions_take_no_content_and_need_a_mode(tmp_path, capsys):
+    result, failed = run(capsys, [dict(path=str(tmp_path / 'a'), state='permissions', content='x', mode='0600'),
+                                  dict(path=str(tmp_path / 'b'), state='permissions')])
+    assert failed
+    assert 'content applies to files only' in result['msg']
+    assert 'state=permissions needs a mode' in result['msg']
