@@ -17,7 +17,7 @@ description:
     C(firewall_allow)) and returns one message per problem, each naming the variable and the value.
   - C(port) must be an integer from 1 to 65535 or a range C("low:high") of such integers with low < high;
     a range needs C(proto) tcp or udp.
-  - C(from) must be C(any), an IP address or a network in CIDR form (the network address:
+  - C(from) must be C(any), an IP address or a network in CIDR form (the network address,
     C(10.0.0.0/8), not C(10.0.0.1/8)).
   - C(comment) must be at most 200 characters without quotes, backslashes or line breaks
     (UFW stores it in its rules file).
