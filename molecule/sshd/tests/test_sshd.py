@@ -165,3 +165,38 @@ def test_rerun_fails_when_a_match_block_reenables_passwords_for_the_allowed_user
         assert 'passwordauthentication' in output, output[-3000:]
     finally:
         host.run_expect([0], 'rm -f %s', dropin)
+
+
+def test_banner_only_change_does_not_restart_sshd(host, address):
+    """A new banner text is written and served at the next connection, but sshd keeps running
+    (sshd reads the banner at each connection; only sshd_config and host keys restart it)."""
+    inventory = os.environ.get('MOLECULE_INVENTORY_FILE')
+    if not inventory:
+        pytest.skip("no MOLECULE_INVENTORY_FILE: the rerun needs Molecule's inventory")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    banner = '/etc/ssh/sshd-banner'
+    before = host.file(banner).content_string
+    pid = host.check_output('systemctl show -p MainPID --value ssh.service')
+    assert int(pid) > 0
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'MOLECULE_'))}
+        env.update(ANSIBLE_CONFIG=os.path.join(root, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+                   MOLECULE_EPHEMERAL_DIRECTORY=os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', ''))
+        run = subprocess.run(
+            ['ansible-playbook', '-i', inventory, os.path.join(root, 'molecule', 'sshd', 'converge.yml'),
+             '-e', json.dumps({'sshd_port': PORT, 'sshd_banner_text': 'Authorised access only. Banner test.'})],
+            cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False)
+        output = ' '.join((run.stdout + run.stderr).split())
+        assert run.returncode == 0, output[-3000:]
+        assert 'changed=1 ' in output, output[-3000:]
+        assert 'RUNNING HANDLER' not in output, output[-3000:]
+        assert host.check_output('systemctl show -p MainPID --value ssh.service') == pid
+        t = transport(address)
+        try:
+            with pytest.raises(paramiko.BadAuthenticationType):
+                t.auth_none('deploy')
+            assert b'Banner test' in t.get_banner()
+        finally:
+            t.close()
+    finally:
+        host.run_expect([0], 'printf %%s %s > %s', before, banner)
