@@ -204,3 +204,32 @@ def test_a_configuration_fail2ban_rejects_never_reaches_the_live_tree(host):
     assert "no-such-filter" in output, output[-3000:]
     assert {path: host.file(path).content_string for path in files} == before
     assert _jails(host) == jails_before
+
+
+def _run_localhost(playbook, bad, *args):
+    result = subprocess.run(
+        ["ansible-playbook", "-i", "localhost,", "--check", "-e", json.dumps(bad), *args,
+         str(SCENARIO / playbook)],
+        cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=120, check=False)
+    return result.returncode, " ".join((result.stdout + result.stderr).split())
+
+
+def test_bad_input_is_checked_whatever_the_tags():
+    """The input checks are tagged always: a run limited to one concern still checks first."""
+    rc, output = _run_localhost("bad_input.yml", {"fail2ban_maxretry": 0}, "--tags", "fail2ban_config")
+    assert rc != 0, output
+    assert "fail2ban_maxretry: '0' must be" in output, output
+    assert "Write the jails" not in output, output
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({}, None),
+    ({"fail2ban_ignoreip": ["10.0.0.1/8"]}, "fail2ban_ignoreip: '10.0.0.1/8'"),
+])
+def test_input_checks_run_alone(bad, message):
+    """include_role tasks_from: assert works without facts and without the role's other tasks."""
+    rc, output = _run_localhost("assert_only.yml", bad)
+    if message is None:
+        assert rc == 0, output
+    else:
+        assert rc != 0 and message in output, output
