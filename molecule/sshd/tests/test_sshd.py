@@ -143,8 +143,8 @@ def test_ssh_audit_policy_and_counts(address):
 
 
 def test_rerun_fails_when_a_match_block_reenables_passwords_for_the_allowed_user(host):
-    """A converged host skips the second sshd -T read only when the first one matched: a Match
-    block added by hand after the converge must still fail the next run, naming the connection."""
+    """A Match block added by hand after the converge must fail the next run (the verification
+    with sshd -T -C for the first allowed user), naming the connection."""
     inventory = os.environ.get('MOLECULE_INVENTORY_FILE')
     if not inventory:
         pytest.skip("no MOLECULE_INVENTORY_FILE: the rerun needs Molecule's inventory")
