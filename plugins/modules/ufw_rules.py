@@ -223,8 +223,8 @@ def in_place(action, delete, rule, ipv6, tuples):
         return False
     for family, anywhere in forms:
         source = anywhere if rule['from_ip'] == 'any' else rule['from_ip']
-        record = "%s%s %s %s %s any %s in" % ('route:' if rule['route'] else '', action, rule['proto'],
-                                             rule['port'], anywhere, source)
+        prefix = 'route:' if rule['route'] else ''
+        record = "%s%s %s %s %s any %s in" % (prefix, action, rule['proto'], rule['port'], anywhere, source)
         present = tuples[family]
         if delete:
             if any(entry == record or entry.startswith(record + ' comment=') for entry in present):

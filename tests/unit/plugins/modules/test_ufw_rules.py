@@ -25,6 +25,7 @@ class FakeUfw(object):
         self.ipv6 = ipv6
         self.calls = []
         self.rc = 0
+        self.skipping = False
 
     def write(self, family, records):
         self.files[family].write_text(HEAD + "".join("### tuple ### %s\n-A ufw-user-input -j ACCEPT\n\n" % r for r in records))
@@ -36,6 +37,8 @@ class FakeUfw(object):
         self.calls.append(list(argv))
         if self.rc:
             return self.rc, "", "ERROR: Invalid syntax"
+        if self.skipping:
+            return 0, "Skipping adding existing rule\n", ""
         args = list(argv[1:])
         route = args[0] == "route" and bool(args.pop(0))
         delete = args[0] == "delete" and bool(args.pop(0))
@@ -47,8 +50,8 @@ class FakeUfw(object):
                 continue
             if source != "any" and (":" in source) != (family == 6):
                 continue
-            record = "%s%s %s %s %s any %s in" % ("route:" if route else "", action, proto, port, anywhere,
-                                                 anywhere if source == "any" else source)
+            src = anywhere if source == "any" else source
+            record = "%s%s %s %s %s any %s in" % ("route:" if route else "", action, proto, port, anywhere, src)
             records = [r for r in self.records(family) if r != record and not r.startswith(record + " comment=")]
             if not delete:
                 records.append(record + (" comment=" + comment.encode().hex() if comment else ""))
@@ -89,13 +92,13 @@ def test_adds_in_both_families_with_comment(ufw, capsys):
     assert "allow tcp 443 0.0.0.0/0 any 0.0.0.0/0 in comment=6e67696e7820776562" in ufw.records(4)
     assert "allow tcp 443 ::/0 any ::/0 in comment=6e67696e7820776562" in ufw.records(6)
     # The second run finds it in place.
-    again, _ = run_module(ufw_rules.main, capsys, {"rules": [{"port": 443, "comment": "nginx web"}]})
+    again, dummy = run_module(ufw_rules.main, capsys, {"rules": [{"port": 443, "comment": "nginx web"}]})
     assert again["changed"] is False and again["commands"] == []
 
 
 def test_absent_opening_removes_both_forms_first(ufw, capsys):
     ufw.write(4, [SSH4, "allow tcp 8086 0.0.0.0/0 any 0.0.0.0/0 in comment=6f6c64"])
-    result, _ = run_module(ufw_rules.main, capsys, {"rules": [
+    result, dummy = run_module(ufw_rules.main, capsys, {"rules": [
         {"port": 8085, "rule": "limit", "comment": "sshd"},
         {"port": "22", "state": "absent"},
         {"port": 8086, "state": "absent"},
@@ -112,13 +115,13 @@ def test_absent_opening_removes_both_forms_first(ufw, capsys):
 
 
 def test_absent_rule_that_is_not_there_is_no_change(ufw, capsys):
-    result, _ = run_module(ufw_rules.main, capsys, {"rules": [{"port": 9999, "state": "absent"},
-                                                             {"port": 9998, "rule": "deny", "state": "absent"}]})
+    rules = [{"port": 9999, "state": "absent"}, {"port": 9998, "rule": "deny", "state": "absent"}]
+    result, dummy = run_module(ufw_rules.main, capsys, {"rules": rules})
     assert result["changed"] is False and result["commands"] == [] and ufw.calls == []
 
 
 def test_source_network_route_rule_and_any_proto(ufw, capsys):
-    result, _ = run_module(ufw_rules.main, capsys, {"rules": [
+    result, dummy = run_module(ufw_rules.main, capsys, {"rules": [
         {"port": 80, "from": "10.8.0.0/24", "route": True, "comment": "web"},
         {"port": 53, "proto": "any", "from_ip": "fd00:30::/64"},
         {"port": "60000:60010", "proto": "udp"},
@@ -131,7 +134,7 @@ def test_source_network_route_rule_and_any_proto(ufw, capsys):
     assert "route:allow tcp 80 0.0.0.0/0 any 10.8.0.0/24 in comment=776562" in ufw.records(4)
     assert "allow any 53 ::/0 any fd00:30::/64 in" in ufw.records(6)
     assert not any(" 53 " in record for record in ufw.records(4))
-    again, _ = run_module(ufw_rules.main, capsys, {"rules": [
+    again, dummy = run_module(ufw_rules.main, capsys, {"rules": [
         {"port": 80, "from": "10.8.0.0/24", "route": True, "comment": "web"},
         {"port": 53, "proto": "any", "from_ip": "fd00:30::/64"},
         {"port": "60000:60010", "proto": "udp"},
@@ -143,31 +146,23 @@ def test_without_ipv6_only_the_ipv4_form_is_expected(ufw, capsys):
     ufw.defaults.write_text('IPV6=no\n')
     ufw.ipv6 = False
     ufw.write(4, [SSH4, "allow tcp 8080 0.0.0.0/0 any 0.0.0.0/0 in"])
-    result, _ = run_module(ufw_rules.main, capsys, {"rules": [{"port": 8080}]})
+    result, dummy = run_module(ufw_rules.main, capsys, {"rules": [{"port": 8080}]})
     assert result["changed"] is False and ufw.calls == []
 
 
 def test_a_rule_ufw_already_holds_in_another_form_runs_ufw_but_is_no_change(ufw, capsys):
     ufw.write(4, [SSH4, "allow tcp 8080 0.0.0.0/0 any 10.0.0.1 in"])
     # UFW writes 10.0.0.1/32 as 10.0.0.1: the module cannot tell, ufw runs and finds nothing to do.
-    original = ufw.__call__
-
-    def skipping(argv, **kwargs):
-        ufw.calls.append(list(argv))
-        return 0, "Skipping adding existing rule\n", ""
-    ufw.__class__.__call__ = lambda self, argv, **kwargs: skipping(argv, **kwargs)
-    try:
-        result, failed = run_module(ufw_rules.main, capsys, {"rules": [{"port": 8080, "from": "10.0.0.1/32"}]})
-    finally:
-        ufw.__class__.__call__ = original.__func__
+    ufw.skipping = True
+    result, failed = run_module(ufw_rules.main, capsys, {"rules": [{"port": 8080, "from": "10.0.0.1/32"}]})
     assert not failed
     assert len(ufw.calls) == 1
     assert result["changed"] is False
 
 
 def test_check_mode_reports_without_running(ufw, capsys):
-    result, failed = run_module(ufw_rules.main, capsys, {"rules": [{"port": 443}, {"port": "22", "rule": "limit",
-                                                                                   "comment": "SSH"}]}, check=True)
+    rules = [{"port": 443}, {"port": "22", "rule": "limit", "comment": "SSH"}]
+    result, failed = run_module(ufw_rules.main, capsys, {"rules": rules}, check=True)
     assert not failed
     assert result["changed"] is True
     assert result["commands"] == ["ufw allow from any to any port 443 proto tcp"]
@@ -176,13 +171,13 @@ def test_check_mode_reports_without_running(ufw, capsys):
 
 
 def test_check_mode_in_place_is_no_change(ufw, capsys):
-    result, _ = run_module(ufw_rules.main, capsys, {"rules": [{"port": 22, "rule": "limit", "comment": "SSH"}]},
-                           check=True)
+    args = {"rules": [{"port": 22, "rule": "limit", "comment": "SSH"}]}
+    result, dummy = run_module(ufw_rules.main, capsys, args, check=True)
     assert result["changed"] is False
 
 
 def test_diff_shows_the_rule_records(ufw, capsys):
-    result, _ = run_module(ufw_rules.main, capsys, {"rules": [{"port": 443}]}, diff=True)
+    result, dummy = run_module(ufw_rules.main, capsys, {"rules": [{"port": 443}]}, diff=True)
     assert result["diff"]["before"] == SSH4 + "\n" + SSH6 + "\n"
     assert "allow tcp 443 0.0.0.0/0 any 0.0.0.0/0 in\n" in result["diff"]["after"]
 
@@ -222,8 +217,8 @@ def test_missing_ufw_skip_reports_and_changes_nothing(ufw, capsys, monkeypatch):
     monkeypatch.setattr(AnsibleModule, "get_bin_path", lambda self, name, *a, **k: None)
     warnings = []
     monkeypatch.setattr(AnsibleModule, "warn", lambda self, message: warnings.append(message))
-    result, failed = run_module(ufw_rules.main, capsys, {"rules": [{"port": 443}, {"port": "80"}],
-                                                        "missing_ufw": "skip"})
+    args = {"rules": [{"port": 443}, {"port": "80"}], "missing_ufw": "skip"}
+    result, failed = run_module(ufw_rules.main, capsys, args)
     assert not failed
     assert result["changed"] is False
     assert result["ufw_installed"] is False
