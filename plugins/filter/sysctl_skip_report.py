@@ -12,8 +12,8 @@ name: sysctl_skip_report
 short_description: The keys selfhost.platform.sysctl_profile could not apply, as one readable line
 version_added: "0.1.0"
 description:
-  - Formats each entry of the module's C(skipped_keys) as C(<key>=<wanted> (live <current>: <reason>)),
-    joined with C(; ).
+  - "Formats each entry of the module's C(skipped_keys) as C(<key>=<wanted> (live <current>: <reason>)),
+    joined with C(; )."
 options:
   _input:
     description: The C(skipped_keys) list returned by selfhost.platform.sysctl_profile.
