@@ -3,13 +3,15 @@
 #   Lynis' hardening index before and after, ssh-audit's fail/warn counts and the result of
 #   ssh-audit's built-in policy "Hardened Debian 12 (version 3)" before and after, the first
 #   converge of the hardening roles present in roles/ (firewall, sshd, fail2ban, hardening) over
-#   the docker connection, and the idempotent rerun (which must report changed=0).
+#   SSH to the host's sshd (what users run: pipelining and ControlPersist from ansible.cfg, sudo),
+#   and the idempotent rerun (which must report changed=0).
 #   Prints a table with after/before ratios and the number of tasks each converge ran.
 # Usage: scripts/venv-exec bench/hardening.sh
 #   BENCH_VARS=file.yml           extra variables
 #   BENCH_ROLES="sshd hardening"  only these roles (default: those present of firewall sshd fail2ban hardening)
 #   BENCH_TIMEOUT=900             seconds allowed per converge and per Lynis run
-#   BENCH_CONNECTION=community.docker.docker   or community.docker.docker_api (see bench/README.md)
+#   BENCH_CONNECTION=ssh          default; community.docker.docker or community.docker.docker_api
+#                                 measure the lab's docker exec connection instead (see bench/README.md)
 #   BENCH_PIPELINING=true         false measures the connection without pipelining
 #   BENCH_PROFILE=1               time every task (ansible.posix.profile_tasks) in the logs
 #   BENCH_LOGS=dir                keep both converge logs and the Lynis report in dir
@@ -53,7 +55,8 @@ gateway=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.Gateway}}{{en
 # What a fresh VPS has: host keys and a running sshd, a login user with a key. Plus lynis to score it.
 ssh-keygen -q -t ed25519 -N '' -f "$work/key"
 in_host sh -c 'ssh-keygen -A >/dev/null && systemctl start ssh \
-  && useradd -m -s /bin/bash bench && install -d -m 0700 -o bench -g bench ~bench/.ssh'
+  && useradd -m -s /bin/bash bench && install -d -m 0700 -o bench -g bench ~bench/.ssh \
+  && echo "bench ALL=(ALL) NOPASSWD: ALL" >/etc/sudoers.d/bench && chmod 0440 /etc/sudoers.d/bench'
 docker cp "$work/key.pub" "$name:/home/bench/.ssh/authorized_keys"
 in_host chown bench:bench /home/bench/.ssh/authorized_keys
 in_host apt-get install -y -q --no-install-recommends lynis >/dev/null
@@ -106,11 +109,22 @@ done
     printf '    - role: selfhost.platform.%s\n' "$r"
   done
 } >"$work/play.yml"
+connection=${BENCH_CONNECTION:-ssh}
+if [ "$connection" = ssh ]; then
+  # The user's path: a login user with a key and sudo, as on a fresh VPS.
+  connection_vars="ansible_host: $ip
+      ansible_user: bench
+      ansible_become: true
+      ansible_ssh_private_key_file: $work/key
+      ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+else
+  connection_vars="ansible_connection: $connection"
+fi
 cat >"$work/inventory.yml" <<INV
 bench:
   hosts:
     $name:
-      ansible_connection: ${BENCH_CONNECTION:-community.docker.docker}
+      $connection_vars
       ansible_python_interpreter: /usr/bin/python3
       sshd_allow_users: [bench]
       sshd_port_check_host: $ip
@@ -141,8 +155,16 @@ converge() { # converge LOG -> seconds
 recap() { # recap LOG KEY -> the KEY=N count of the PLAY RECAP line
   grep -Eo "$2=[0-9]+" "$1" | tail -n 1 | cut -d= -f2
 }
+# Over SSH every remote module call runs sudo once: sudo's sessions in the journal count them.
+remote_calls() {
+  if [ "$connection" != ssh ]; then echo 0; return; fi
+  in_host journalctl -q --no-pager _COMM=sudo 2>/dev/null | grep -c 'session opened' || true
+}
+calls0=$(remote_calls)
 first=$(converge "$work/first.log")
+calls1=$(remote_calls)
 rerun=$(converge "$work/rerun.log")
+calls2=$(remote_calls)
 changed=$(recap "$work/rerun.log" changed)
 tasks_first=$(( $(recap "$work/first.log" ok) + $(recap "$work/first.log" changed) ))
 tasks_rerun=$(( $(recap "$work/rerun.log" ok) + $(recap "$work/rerun.log" changed) ))
@@ -160,7 +182,7 @@ cp "$work/policy.out" "$work/ssh-audit-policy.log" 2>/dev/null || true
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "-" }'; }
 printf '\nroles applied: %s   connection: %s, pipelining %s   (load average: %s)\n' "${roles[*]}" \
-  "${BENCH_CONNECTION:-community.docker.docker}" "$ANSIBLE_PIPELINING" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  "$connection" "$ANSIBLE_PIPELINING" "$(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$fail_before" = n/a ] && echo "ssh-audit not installed"
 printf '%-44s %8s %8s %8s\n' measure before after ratio
 printf '%-44s %8s %8s %8s\n' "Lynis hardening index" "$lynis_before" "$lynis_after" "$(ratio "$lynis_after" "$lynis_before")"
@@ -169,6 +191,9 @@ printf '%-44s %8s %8s %8s\n' "ssh-audit warn" "$warn_before" "$warn_after" "$(ra
 printf '%-44s %8s %8s\n' "ssh-audit policy $policy" "$policy_before" "$policy_after"
 printf '%-44s %8s %8s\n' "first converge (s), tasks run" "$first" "$tasks_first"
 printf '%-44s %8s %8s %8s\n' "idempotent rerun (s), tasks run, ratio" "$rerun" "$tasks_rerun" "$(ratio "$rerun" "$first")"
+if [ "$connection" = ssh ]; then
+  printf '%-44s %8s %8s\n' "remote calls: first converge, rerun" "$((calls1 - calls0))" "$((calls2 - calls1))"
+fi
 printf '%-44s %8s\n' "changed on rerun (must be 0)" "$changed"
 printf '%-44s %8s\n' "AIDE first database, waited after (s)" "$aide_wait"
 [ "$changed" = 0 ]

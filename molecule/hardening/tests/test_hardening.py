@@ -210,8 +210,8 @@ def test_aide_records_sha512(host):
 
 
 def test_rerun_puts_back_what_was_changed_by_hand(host):
-    """A converged host loads the writing tasks and calls the sysctl module only when the probe
-    sees a difference: a setting, a file group and a banner changed by hand must be put back."""
+    """Each module compares what is there with what it writes: a setting, a file group and a banner
+    changed by hand on a converged host must be put back by the next run."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     if not inventory:
         pytest.skip("no MOLECULE_INVENTORY_FILE: the rerun needs Molecule's inventory")
@@ -235,29 +235,29 @@ def test_rerun_puts_back_what_was_changed_by_hand(host):
     assert host.file("/etc/issue").content_string == issue_before
 
 
-def test_a_file_that_fails_its_check_stops_every_write(host):
-    """The role's files are written by one managed_files call that checks each new file first: a
-    timer systemd cannot parse must fail the run, name the file, and leave the banner changed in
-    the same run unwritten too (nothing is replaced when any check fails)."""
+def test_a_file_that_fails_its_check_stops_every_write_of_its_concern(host):
+    """AIDE's rules and units are written by one managed_files call that checks each new file
+    first: a timer systemd cannot parse must fail the run, name the file, and leave the AIDE rules
+    changed in the same run unwritten too (nothing of the call is replaced when one check fails)."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     if not inventory:
         pytest.skip("no MOLECULE_INVENTORY_FILE: the run needs Molecule's inventory")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     timer = "/etc/systemd/system/selfhost-aide-check.timer"
     timer_before = host.file(timer).content_string
-    issue_before = host.file("/etc/issue").content_string
+    rules_before = host.file("/etc/aide/aide.conf").content_string
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
     env.update(ANSIBLE_CONFIG=os.path.join(root, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     run = subprocess.run(
         ["ansible-playbook", "-i", inventory, os.path.join(root, "molecule", "hardening", "converge.yml"),
-         "-e", json.dumps({"hardening_aide_schedule": "not-a-time", "hardening_banner": "Changed banner"})],
+         "-e", json.dumps({"hardening_aide_schedule": "not-a-time", "hardening_aide_checksums": "sha256"})],
         cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
     output = run.stdout + run.stderr
     assert run.returncode != 0, output[-3000:]
     assert "Validation failed, nothing was written" in output, output[-3000:]
     assert timer + ": `" in output and "calendar specification" in output, output[-3000:]
     assert host.file(timer).content_string == timer_before
-    assert host.file("/etc/issue").content_string == issue_before
+    assert host.file("/etc/aide/aide.conf").content_string == rules_before
 
 
 def test_a_changed_unit_file_is_loaded_although_no_unit_changes_state(host):
