@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The preflight play of site.yml, on the controller: every role's input is checked for every host
+before any play that changes a host. Hosts are local connections to this machine with the lab's
+group_vars; the preflight play changes nothing, and site.yml is only run with bad input (it must
+stop in its first play)."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJGAhiINygLpFpzU9WvQOnsB2FEa6myCNIhLVZDWHvlA preflight-test'
+GROUPS = {'edge': ['pf-edge'], 'app': ['pf-edge'], 'workers': ['pf-worker'], 'db': ['pf-db'],
+          'brokers': ['pf-db'], 'backup': ['pf-db'], 'monitoring': ['pf-mon']}
+
+pytestmark = pytest.mark.skipif(shutil.which('ansible-playbook') is None, reason='ansible-playbook not on PATH')
+
+
+@pytest.fixture(scope='module')
+def inventory(tmp_path_factory):
+    """The lab's groups on four local hosts, with the lab's group_vars."""
+    work = tmp_path_factory.mktemp('preflight')
+    os.symlink(os.path.join(ROOT, 'inventories', 'lab', 'group_vars'), str(work / 'group_vars'))
+    hosts = {'all': {
+        'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': shutil.which('python3'),
+                 'ansible_become': False, 'selfhost_lab_operator_key': KEY,
+                 'selfhost_private_address': '127.0.0.1',
+                 'selfhost_lab_files': os.path.join(ROOT, 'inventories', 'lab', 'files')},
+        'children': dict({'lab': {'hosts': {h: {} for h in ['pf-edge', 'pf-worker', 'pf-db', 'pf-mon']}}},
+                         **{group: {'hosts': {h: {} for h in members}} for group, members in GROUPS.items()})}}
+    path = work / 'hosts.yml'
+    path.write_text(json.dumps(hosts))
+    return str(path)
+
+
+def play(inventory, playbook, *extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'MOLECULE_'))}
+    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_CACHE_PLUGIN='memory', ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.ansible', 'collections'))
+    args = ['ansible-playbook', '-i', inventory, os.path.join(ROOT, 'playbooks', playbook)]
+    for item in extra:
+        args += ['-e', item]
+    run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    return run.returncode, run.stdout + run.stderr
+
+
+def test_the_lab_settings_pass_and_change_nothing(inventory):
+    rc, out = play(inventory, 'preflight.yml')
+    assert rc == 0, out[-3000:]
+    assert 'changed=0' in out and 'failed=0' in out, out[-3000:]
+
+
+@pytest.mark.parametrize('setting, named, why', [
+    ('redis_maxmemory_policy=allkeys-lru', 'redis_maxmemory_policy', 'got: allkeys-lru'),
+    ('nginx_tls_profile=strict', 'nginx_tls_profile', 'got: strict'),
+    ('{"sshd_port": 70000}', 'sshd_port', '70000'),
+])
+def test_bad_input_stops_site_in_its_first_play(inventory, setting, named, why):
+    rc, out = play(inventory, 'site.yml', setting)
+    assert rc != 0, out[-3000:]
+    failures = [line for line in out.splitlines() if line.startswith('fatal:')]
+    assert failures and all(named in line and why in line for line in failures), out[-3000:]
+    # The spec check's message is short: no dump of the whole argument spec.
+    assert 'argument_spec_data' not in out
+    # Nothing after the preflight play ran: the only play started is the check.
+    plays = [line.split('[', 1)[1].split(']', 1)[0] for line in out.splitlines() if line.startswith('PLAY [')]
+    assert plays == ["Check every role's input before any host is changed"], out[-3000:]
