@@ -233,3 +233,22 @@ def test_input_checks_run_alone(bad, message):
         assert rc == 0, output
     else:
         assert rc != 0 and message in output, output
+
+
+def test_one_concern_by_its_tag(host):
+    """--tags fail2ban_jails runs the input checks, the nginx decision and the jail check only."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.skip("no MOLECULE_INVENTORY_FILE: the run needs Molecule's inventory")
+    if not _has_nginx(host):
+        pytest.skip("checked once, on the nginx host (its jail list depends on the nginx decision)")
+    result = subprocess.run(
+        ["ansible-playbook", "-i", inventory, str(SCENARIO / "converge.yml"), "--limit", _name(host),
+         "--tags", "fail2ban_jails"],
+        cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=600, check=False)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 0, output[-3000:]
+    assert "changed=0" in output, output[-3000:]
+    assert "fail2ban runs the jails nginx-http-auth, nginx-limit-req, recidive, sshd" in output, output[-3000:]
+    for other in ("Install fail2ban", "Write the jails", "Keep fail2ban enabled"):
+        assert other not in output, output[-3000:]
