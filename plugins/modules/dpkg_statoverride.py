@@ -58,6 +58,7 @@ attributes:
     description: Reports what would change; runs no C(dpkg-statoverride) command that writes.
   diff_mode:
     support: none
+    description: Returns no diff; RV(changed_paths) lists the files that change.
   platform:
     support: full
     platforms: debian
