@@ -62,11 +62,15 @@ def test_the_lab_settings_pass_and_change_nothing(inventory):
     ('redis_maxmemory_policy=allkeys-lru', 'redis_maxmemory_policy', 'got: allkeys-lru'),
     ('nginx_tls_profile=strict', 'nginx_tls_profile', 'got: strict'),
     ('{"sshd_port": 70000}', 'sshd_port', '70000'),
+    ('sshd_port=70000', 'sshd_port', '70000'),
+    # Valid YAML, wrong values: an upstream without a port, a retention of zeros (restic prunes nothing).
+    ('{"nginx_upstreams": [{"name": "app", "servers": ["127.0.0.1"]}]}', 'nginx_upstreams', '127.0.0.1'),
+    ('{"restic_default_retention": {"keep_last": 0, "keep_daily": 0}}', 'retention', 'keep_last'),
 ])
 def test_bad_input_stops_site_in_its_first_play(inventory, setting, named, why):
     rc, out = play(inventory, 'site.yml', setting)
     assert rc != 0, out[-3000:]
-    failures = [line for line in out.splitlines() if line.startswith('fatal:')]
+    failures = [line for line in out.splitlines() if line.startswith(('fatal:', 'failed:'))]
     assert failures and all(named in line and why in line for line in failures), out[-3000:]
     # The spec check's message is short: no dump of the whole argument spec.
     assert 'argument_spec_data' not in out
