@@ -1,7 +1,13 @@
 """Helpers the Molecule scenarios' testinfra tests share (on PYTHONPATH through the verifier's env
 in .config/molecule/config.yml). Test traffic goes only to the lab containers' bridge addresses."""
 
+import json
+import os
 import subprocess
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # `systemctl --failed` without systemd's ask-password path units: those fail in lab containers
 # once many containers use up the machine's inotify instances, which says nothing of the roles.
@@ -16,3 +22,20 @@ def bridge_address(name):
     ).stdout.strip()
     assert out, "no bridge address for %s" % name
     return out
+
+
+def rerun_converge(scenario, extra_vars=None, callback=None, timeout=900):
+    """Run the scenario's converge.yml again from a test, with Molecule's inventory and the project's
+    ansible.cfg (not Molecule's environment); skips when Molecule's inventory is not known."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory:
+        pytest.skip("no MOLECULE_INVENTORY_FILE: the run needs Molecule's inventory")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
+    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               MOLECULE_EPHEMERAL_DIRECTORY=os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ""))
+    if callback:
+        env["ANSIBLE_STDOUT_CALLBACK"] = callback
+    args = ["ansible-playbook", "-i", inventory, os.path.join(ROOT, "molecule", scenario, "converge.yml")]
+    if extra_vars:
+        args += ["-e", json.dumps(extra_vars)]
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)

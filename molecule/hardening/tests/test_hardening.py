@@ -1,11 +1,10 @@
 """Behaviour of selfhost.platform.hardening on the lab host (a Debian 12 systemd container)."""
 
 import json
-import os
-import subprocess
 import time
 
 import pytest
+from labtest import rerun_converge
 
 SYSCTL_FILE = "/etc/sysctl.d/70-selfhost-hardening.conf"
 PROBE_KEY = "/root/probe_ed25519"
@@ -212,21 +211,12 @@ def test_aide_records_sha512(host):
 def test_rerun_puts_back_what_was_changed_by_hand(host):
     """Each module compares what is there with what it writes: a setting, a file group and a banner
     changed by hand on a converged host must be put back by the next run."""
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if not inventory:
-        pytest.skip("no MOLECULE_INVENTORY_FILE: the rerun needs Molecule's inventory")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     sysctl_before = host.file(SYSCTL_FILE).content_string
     issue_before = host.file("/etc/issue").content_string
     assert "kernel.sysrq = 0" in sysctl_before
     host.run_expect([0], "sed -i 's/^kernel.sysrq = 0$/kernel.sysrq = 1/' %s && chgrp adm %s", SYSCTL_FILE, SYSCTL_FILE)
     host.run_expect([0], "echo tampered >> /etc/issue")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
-    env.update(ANSIBLE_CONFIG=os.path.join(root, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-    run = subprocess.run(
-        ["ansible-playbook", "-i", inventory, os.path.join(root, "molecule", "hardening", "converge.yml")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+    run = rerun_converge("hardening", callback="ansible.posix.json")
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     stats = json.loads(run.stdout)["stats"]
     assert sum(host_stats["changed"] for host_stats in stats.values()) >= 2, stats
@@ -239,19 +229,10 @@ def test_a_file_that_fails_its_check_stops_every_write_of_its_concern(host):
     """AIDE's rules and units are written by one managed_files call that checks each new file
     first: a timer systemd cannot parse must fail the run, name the file, and leave the AIDE rules
     changed in the same run unwritten too (nothing of the call is replaced when one check fails)."""
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if not inventory:
-        pytest.skip("no MOLECULE_INVENTORY_FILE: the run needs Molecule's inventory")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     timer = "/etc/systemd/system/selfhost-aide-check.timer"
     timer_before = host.file(timer).content_string
     rules_before = host.file("/etc/aide/aide.conf").content_string
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
-    env.update(ANSIBLE_CONFIG=os.path.join(root, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    run = subprocess.run(
-        ["ansible-playbook", "-i", inventory, os.path.join(root, "molecule", "hardening", "converge.yml"),
-         "-e", json.dumps({"hardening_aide_schedule": "not-a-time", "hardening_aide_checksums": "sha256"})],
-        cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+    run = rerun_converge("hardening", {"hardening_aide_schedule": "not-a-time", "hardening_aide_checksums": "sha256"})
     output = run.stdout + run.stderr
     assert run.returncode != 0, output[-3000:]
     assert "Validation failed, nothing was written" in output, output[-3000:]
@@ -263,18 +244,9 @@ def test_a_file_that_fails_its_check_stops_every_write_of_its_concern(host):
 def test_a_changed_unit_file_is_loaded_although_no_unit_changes_state(host):
     """On a converged host the timer is already enabled and active; a new schedule rewrites its
     unit file only, and systemd must still load it (daemon-reload), not keep the old calendar."""
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if not inventory:
-        pytest.skip("no MOLECULE_INVENTORY_FILE: the run needs Molecule's inventory")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     timer = "selfhost-aide-check.timer"
     assert host.service(timer).is_running
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
-    env.update(ANSIBLE_CONFIG=os.path.join(root, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    run = subprocess.run(
-        ["ansible-playbook", "-i", inventory, os.path.join(root, "molecule", "hardening", "converge.yml"),
-         "-e", json.dumps({"hardening_aide_schedule": "Sun *-*-* 03:30:00"})],
-        cwd=root, env=env, capture_output=True, text=True, timeout=900, check=False)
+    run = rerun_converge("hardening", {"hardening_aide_schedule": "Sun *-*-* 03:30:00"})
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     assert "OnCalendar=Sun *-*-* 03:30:00" in host.file("/etc/systemd/system/" + timer).content_string
     assert host.check_output("systemctl show -p NeedDaemonReload --value %s", timer) == "no"

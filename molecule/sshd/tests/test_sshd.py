@@ -13,7 +13,7 @@ import subprocess
 import paramiko
 import pytest
 
-from labtest import bridge_address
+from labtest import bridge_address, rerun_converge
 
 PORT = 2222
 OLD_PORT = 22
@@ -145,20 +145,10 @@ def test_ssh_audit_policy_and_counts(address):
 def test_rerun_fails_when_a_match_block_reenables_passwords_for_the_allowed_user(host):
     """A Match block added by hand after the converge must fail the next run (the verification
     with sshd -T -C for the first allowed user), naming the connection."""
-    inventory = os.environ.get('MOLECULE_INVENTORY_FILE')
-    if not inventory:
-        pytest.skip("no MOLECULE_INVENTORY_FILE: the rerun needs Molecule's inventory")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     dropin = '/etc/ssh/sshd_config.d/70-test-match.conf'
     host.run_expect([0], "printf 'Match User deploy\\n    PasswordAuthentication yes\\n' > %s", dropin)
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'MOLECULE_'))}
-        env.update(ANSIBLE_CONFIG=os.path.join(root, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
-                   MOLECULE_EPHEMERAL_DIRECTORY=os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', ''))
-        run = subprocess.run(
-            ['ansible-playbook', '-i', inventory, os.path.join(root, 'molecule', 'sshd', 'converge.yml'),
-             '-e', json.dumps({'sshd_port': PORT})],
-            cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False)
+        run = rerun_converge('sshd', {'sshd_port': PORT}, timeout=600)
         output = ' '.join((run.stdout + run.stderr).split())
         assert run.returncode != 0, output[-3000:]
         assert 'differs from expect for user=deploy' in output, output[-3000:]
@@ -170,22 +160,13 @@ def test_rerun_fails_when_a_match_block_reenables_passwords_for_the_allowed_user
 def test_banner_only_change_does_not_restart_sshd(host, address):
     """A new banner text is written and served at the next connection, but sshd keeps running
     (sshd reads the banner at each connection; only sshd_config and host keys restart it)."""
-    inventory = os.environ.get('MOLECULE_INVENTORY_FILE')
-    if not inventory:
-        pytest.skip("no MOLECULE_INVENTORY_FILE: the rerun needs Molecule's inventory")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     banner = '/etc/ssh/sshd-banner'
     before = host.file(banner).content_string
     pid = host.check_output('systemctl show -p MainPID --value ssh.service')
     assert int(pid) > 0
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'MOLECULE_'))}
-        env.update(ANSIBLE_CONFIG=os.path.join(root, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
-                   MOLECULE_EPHEMERAL_DIRECTORY=os.environ.get('MOLECULE_EPHEMERAL_DIRECTORY', ''))
-        run = subprocess.run(
-            ['ansible-playbook', '-i', inventory, os.path.join(root, 'molecule', 'sshd', 'converge.yml'),
-             '-e', json.dumps({'sshd_port': PORT, 'sshd_banner_text': 'Authorised access only. Banner test.'})],
-            cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False)
+        run = rerun_converge('sshd', {'sshd_port': PORT, 'sshd_banner_text': 'Authorised access only. Banner test.'},
+                             timeout=600)
         output = ' '.join((run.stdout + run.stderr).split())
         assert run.returncode == 0, output[-3000:]
         assert 'changed=1 ' in output, output[-3000:]
