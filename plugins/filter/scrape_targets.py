@@ -23,6 +23,10 @@ description:
     itself in place of a remote host.
   - The port is the job's C(port), or the host variable named by the job's C(port_var) when the
     host defines it (for example C(node_exporter_port) set per host).
+  - A job with C(enabled_var) leaves out every host whose host variable of that name is false
+    (for example C(celery_flower_enabled: false) in the inventory), so Prometheus does not scrape
+    a service that is turned off there (a target that can never answer fires C(TargetDown)).
+    A host that does not define the variable is kept.
   - Every target carries a C(host) label with the inventory name, the job's C(labels), and the
     host's own C(prometheus_target_labels) dictionary when it has one.
   - A probe job (C(probe) set) scrapes a blackbox exporter with each of C(probe.targets) as the
@@ -33,8 +37,8 @@ options:
   _input:
     description:
       - Job definitions. Keys of a host job are C(name), C(group) (default C(all)), C(port),
-        C(port_var), C(address_var), C(labels), C(metrics_path), C(scheme), C(scrape_interval),
-        C(scrape_timeout), C(params).
+        C(port_var), C(address_var), C(enabled_var), C(labels), C(metrics_path), C(scheme),
+        C(scrape_interval), C(scrape_timeout), C(params).
       - A probe job has C(name), C(probe) (a dictionary with C(module), C(targets) (a list of
         URLs or host:port strings) and C(exporter) (the exporter's host:port, default
         C(127.0.0.1:9115))), and optionally C(labels), C(scrape_interval), C(scrape_timeout)
@@ -69,6 +73,7 @@ EXAMPLES = r"""
     prometheus_scrape_jobs:
       - { name: node, group: all, port: 9100, port_var: node_exporter_port }
       - { name: redis, group: brokers, port: 9121, labels: { service: redis } }
+      - { name: flower, group: workers, port: 5555, enabled_var: celery_flower_enabled }
       - name: healthz
         probe: { module: http_2xx, targets: ["https://app.example.com/healthz"] }
 """
@@ -86,6 +91,7 @@ import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.six import string_types
 
@@ -95,7 +101,7 @@ DEFAULT_EXPORTER = "127.0.0.1:9115"
 JOB_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_-]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 HOST_KEYS = frozenset(
-    ["name", "group", "port", "port_var", "address_var", "labels", "metrics_path", "scheme",
+    ["name", "group", "port", "port_var", "address_var", "enabled_var", "labels", "metrics_path", "scheme",
      "scrape_interval", "scrape_timeout", "params"]
 )
 PROBE_KEYS = frozenset(["name", "probe", "labels", "scrape_interval", "scrape_timeout", "address_var"])
@@ -165,6 +171,16 @@ def _hostvar(hostvars, host, name):
     return value
 
 
+def _enabled(job, hostvars, host, name):
+    value = _hostvar(hostvars, host, name)
+    if value is None:
+        return True
+    try:
+        return boolean(value, strict=True)
+    except TypeError:
+        _fail(job, "%s of host %r is %r, not a boolean" % (name, host, value))
+
+
 def _host_job(job, groups, hostvars, local_host):
     name = job["name"]
     group = job.get("group", "all")
@@ -177,6 +193,8 @@ def _host_job(job, groups, hostvars, local_host):
     static_configs = []
     for host in groups.get(group) or []:
         host = to_text(host)
+        if job.get("enabled_var") and not _enabled(name, hostvars, host, job["enabled_var"]):
+            continue
         address = (_hostvar(hostvars, host, address_var)
                    or _hostvar(hostvars, host, "ansible_host") or host)
         address = to_text(address).strip()

@@ -66,6 +66,19 @@ def test_prometheus_sees_every_node_exporter_up(ips):
     poll(node_targets, 120, "every node exporter (%s) up in Prometheus" % sorted(ips.values()))
 
 
+def test_every_scrape_target_answers_and_none_is_scraped_for_a_service_that_is_off(ips):
+    """The lab turns Flower off (celery_flower_enabled: false): Prometheus must not scrape it, or
+    TargetDown fires from the first minute. Every target it has must be up."""
+    def health():
+        with urllib.request.urlopen("http://%s:9090/api/v1/targets" % ips["mon"], timeout=5) as answer:
+            data = json.loads(answer.read())["data"]["activeTargets"]
+        return {"%s %s" % (t["labels"]["job"], t["scrapeUrl"]): t["health"] for t in data}
+
+    assert not [target for target in health() if target.startswith("flower ")]
+    poll(lambda: all(state == "up" for state in health().values()), 120,
+         "every scrape target up (%s)" % health())
+
+
 @pytest.mark.parametrize("source,target", [("edge", "db"), ("worker", "edge"), ("db", "worker"),
                                            ("edge", "mon")])
 def test_node_exporter_refused_from_non_monitoring_hosts(hosts, ips, source, target):

@@ -123,3 +123,22 @@ def test_is_loopback():
     assert is_loopback("LOCALHOST")
     assert not is_loopback("10.0.0.1")
     assert not is_loopback("web1.example.com")
+
+
+def test_enabled_var_leaves_out_hosts_where_the_service_is_off():
+    hostvars = {"mon1": {"flower_on": True}, "web1": {"flower_on": "false"}, "db1": {}}
+    jobs = [{"name": "flower", "group": "all", "port": 5555, "enabled_var": "flower_on"}]
+    [config] = scrape_targets(jobs, GROUPS, hostvars, local_host="mon1")
+    # off on web1; db1 does not say, so it is kept (the service's own default is on).
+    assert targets(config) == ["mon1:5555", "db1:5555"]
+
+
+def test_enabled_var_off_everywhere_leaves_the_job_out():
+    hostvars = {"mon1": {"flower_on": False}, "web1": {"flower_on": False}, "db1": {"flower_on": False}}
+    assert scrape_targets([{"name": "flower", "port": 5555, "enabled_var": "flower_on"}], GROUPS, hostvars) == []
+
+
+def test_enabled_var_that_is_not_a_boolean_is_refused():
+    with pytest.raises(AnsibleFilterError, match="flower_on of host 'web1' is 'maybe', not a boolean"):
+        scrape_targets([{"name": "flower", "port": 5555, "enabled_var": "flower_on"}], GROUPS,
+                       {"web1": {"flower_on": "maybe"}})
