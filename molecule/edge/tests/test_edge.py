@@ -170,6 +170,18 @@ def test_stub_status_on_loopback(host):
     assert not host.socket("tcp://0.0.0.0:8080").is_listening
 
 
+def test_nginx_exporter_on_loopback_without_monitoring_hosts(host):
+    # edge.yml alone: no UFW, no monitoring group. The exporter listens on loopback only, so the
+    # host's own address is refused by the kernel rather than by a firewall that is not there.
+    listening = [line.split()[3] for line in host.check_output("ss -Hltn").splitlines()
+                 if line.split()[3].endswith(":9113")]
+    assert listening == ["127.0.0.1:9113"]
+    assert "nginx_up 1" in host.check_output("curl -s http://127.0.0.1:9113/metrics")
+    own_ip = host.check_output("hostname -I").split()[0]
+    out = host.run("curl -s -o /dev/null --max-time 5 http://%s:9113/metrics", own_ip)
+    assert out.rc == 7, out  # 7: connection refused
+
+
 def _jwt_status(host, token):
     return _status(host, "-H 'Authorization: Bearer %s' https://edge.test/private/" % token)
 

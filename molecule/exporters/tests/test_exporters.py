@@ -32,6 +32,11 @@ EXPORTERS = {  # job -> (port, unit)
     "redis": (9121, "prometheus-redis-exporter"),
     "postgres": (9187, "prometheus-postgres-exporter"),
 }
+NODE_PORT = 9100
+# A connection from inside the service host that the kernel refuses (nothing listens there),
+# as opposed to one UFW drops: exit status 3.
+REFUSED_PROBE = ("python3 -c \"import errno, socket; s = socket.socket(); s.settimeout(3); "
+                 "raise SystemExit(3 if s.connect_ex(('%s', %d)) == errno.ECONNREFUSED else 0)\"")
 
 
 address = bridge_address
@@ -199,3 +204,31 @@ def test_rejected_flag_fails_the_play_and_keeps_the_running_exporter(service):
              service.check_output("systemctl show -p MainPID --value prometheus-nginx-exporter"))
     assert after == before
     assert service.service("prometheus-nginx-exporter").is_running
+
+
+def listening_addresses(host, port):
+    """Local addresses of the TCP sockets listening on port (ss -Hltn), sorted."""
+    found = []
+    for line in host.check_output("ss -Hltn").splitlines():
+        local = line.split()[3]
+        address_part, _sep, local_port = local.rpartition(":")
+        if local_port == str(port):
+            found.append(address_part.strip("[]"))
+    return sorted(found)
+
+
+def test_exporters_bind_to_the_scrape_address_only(mon, service):
+    """A monitoring host is known: each exporter listens on the address Prometheus scrapes, not on
+    every address, so another address of the host is refused by the kernel, firewall or not."""
+    ip = address(SERVICE)
+    ports = [port for port, _unit in EXPORTERS.values()]
+    for port in ports:
+        assert listening_addresses(service, port) == [ip], port
+        assert service.run(REFUSED_PROBE % ("127.0.0.1", port)).rc == 3, "%d answers on loopback" % port
+    # The node exporter also keeps loopback for readers on the host, and that address only.
+    assert listening_addresses(service, NODE_PORT) == sorted([ip, "127.0.0.1"])
+    assert service.run(REFUSED_PROBE % ("127.0.0.2", NODE_PORT)).rc == 3
+    probe = "python3 -c \"import socket; socket.create_connection(('%s', %d), timeout=3)\"" % (ip, NODE_PORT)
+    assert mon.run(probe).rc == 0, "the monitoring host must reach the node exporter"
+    assert not connects(ip, NODE_PORT), "the node exporter must be closed to non-monitoring hosts"
+
