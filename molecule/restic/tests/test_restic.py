@@ -247,6 +247,76 @@ def test_corrupted_pack_makes_check_fail_and_the_metric_says_so(host):
         "journalctl -u restic-check@throwaway --no-pager -n 60")
 
 
+def _check(host, set_name):
+    """Run the set's check service once; returns (passed, metrics)."""
+    passed = start(host, "restic-check@%s.service" % set_name).rc == 0
+    return passed, metrics(host, "restic_check_%s.prom" % set_name)
+
+
+def test_check_rotation_reports_a_damaged_pack_within_the_window(host):
+    """4 slices (yearly checks, a 4 x 366-day window): a pack overwritten with 4 KiB of garbage
+    is reported by one of the next 4 checks, by the one reading its slice, and stays reported
+    while checks of other slices would pass; it clears when that slice reads clean again."""
+    assert start(host, "restic-backup@rotation.service").rc == 0, \
+        host.run("journalctl -u restic-backup@rotation --no-pager -n 30").stdout
+    passed, values = _check(host, "rotation")
+    assert passed
+    slices = int(metric(values, "restic_check_slices", set="rotation"))
+    assert slices == 4
+    assert metric(values, "restic_check_slice", set="rotation") == 1
+    assert metric(values, "restic_check_full_read_window_seconds", set="rotation") == 1464 * 86400
+    packs = host.check_output("find /srv/restic/rotation/data -type f -size +1M -printf '%f\\n' | sort").split()
+    assert len(packs) >= 4, packs
+    # The pack whose slice comes last from here (restic: first byte of the pack ID mod t, + 1).
+    order = [(n - 2) % slices for n in range(1, slices + 1)]  # runs needed to reach slice n
+    pack = max(packs, key=lambda p: order[int(p[:2], 16) % slices])
+    bad_slice = int(pack[:2], 16) % slices + 1
+    path = "/srv/restic/rotation/data/%s/%s" % (pack[:2], pack)
+    host.check_output("cp -p %s /var/tmp/good-pack && chmod u+w %s && "
+                      "dd if=/dev/urandom of=%s bs=4096 count=1 conv=notrunc status=none && chmod u-w %s",
+                      path, path, path, path)
+    seen = []
+    for _run in range(slices):
+        passed, values = _check(host, "rotation")
+        seen.append((int(metric(values, "restic_check_slice", set="rotation")), passed))
+        if not passed:
+            break
+    assert seen[-1] == (bad_slice, False), seen            # reported within the window's t checks
+    assert all(ok for _n, ok in seen[:-1]), seen
+    assert metric(values, "restic_check_success", set="rotation") == 0
+    assert "Pack ID does not match" in host.check_output("journalctl -u restic-check@rotation --no-pager -n 40")
+    # Another slice reads clean, but the runner reads the failed one again: the failure stays.
+    other = bad_slice % slices + 1
+    assert restic(host, "rotation", "check --read-data-subset=%d/%d" % (other, slices)).rc == 0
+    passed, values = _check(host, "rotation")
+    assert not passed
+    assert metric(values, "restic_check_slice", set="rotation") == bad_slice
+    assert metric(values, "restic_check_success", set="rotation") == 0
+    # The pack put back: the failed slice passes, the failure clears, the rotation goes on.
+    host.check_output("chmod u+w %s && cp /var/tmp/good-pack %s && chmod u-w %s && rm /var/tmp/good-pack",
+                      path, path, path)
+    passed, values = _check(host, "rotation")
+    assert passed
+    assert metric(values, "restic_check_slice", set="rotation") == bad_slice
+    assert metric(values, "restic_check_success", set="rotation") == 1
+
+
+def test_check_rotation_records_a_full_coverage_after_a_clean_cycle(host):
+    """Runs until the last slice of a cycle without failures: only then is the coverage recorded."""
+    state = json.loads(host.file("/var/lib/selfhost-restic/check-rotation.json").content_string)
+    assert "last_full_coverage" not in state       # the cycle with the damaged pack does not count
+    for _run in range(2 * 4):
+        passed, values = _check(host, "rotation")
+        assert passed
+        state = json.loads(host.file("/var/lib/selfhost-restic/check-rotation.json").content_string)
+        if "last_full_coverage" in state:
+            break
+    assert state["last_slice"] == 4
+    coverage = metric(values, "restic_check_last_full_coverage_timestamp_seconds", set="rotation")
+    assert coverage == metric(values, "restic_check_last_run_timestamp_seconds", set="rotation")
+    assert coverage > metric(values, "restic_check_first_run_timestamp_seconds", set="rotation")
+
+
 def _inventory_args(host):
     name = host.backend.get_hostname()
     return ["-i", "%s," % name, "-c", "community.docker.docker"]

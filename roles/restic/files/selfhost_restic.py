@@ -4,7 +4,9 @@
 """Run the backup sets the selfhost.platform.restic role defines.
 
   selfhost-restic backup SET          pre_hook, stale-lock cleanup, backup, forget --prune, post_hook
-  selfhost-restic check SET           restic check --read-data-subset=N% of the set's repository
+  selfhost-restic check SET [--full]  restic check --read-data-subset=n/t of the set's repository: slice n
+                                      of t, rotated so that every pack is read within the set's window
+                                      (a failed slice is read again until it passes); --full reads all
   selfhost-restic drill SET TARGET    restore the newest snapshot to TARGET and verify it (JSON report)
   selfhost-restic restore SET SNAPSHOT TARGET [INCLUDE...]
                                       real restore of a snapshot (latest or an id) of the set to
@@ -17,6 +19,7 @@ Every step's result goes to node-exporter textfile metrics, written atomically. 
 so the systemd unit that ran it is failed.
 """
 
+import calendar
 import fcntl
 import json
 import os
@@ -29,7 +32,7 @@ import time
 CONFIG_DIR = os.environ.get('SELFHOST_RESTIC_CONFIG_DIR', '/etc/restic/sets')
 NAME_RE = re.compile(r'^[a-z0-9][a-z0-9_-]*$')
 REQUIRED = ('name', 'repository', 'env_file', 'paths', 'tags', 'retention', 'hostname', 'state_dir',
-            'textfile_dir', 'cache_dir', 'rpo_seconds', 'check_read_data_subset', 'restic')
+            'textfile_dir', 'cache_dir', 'rpo_seconds', 'check_schedule', 'check_full_read_days', 'restic')
 RETENTION_KEYS = ('keep_last', 'keep_hourly', 'keep_daily', 'keep_weekly', 'keep_monthly', 'keep_yearly',
                   'keep_within', 'keep_tag')
 # Restic's variables stay with restic; hooks get the plain service environment.
@@ -58,8 +61,13 @@ def validate(config):
     unknown = sorted(set(retention) - set(RETENTION_KEYS))
     if unknown:
         raise ConfigError('unknown retention keys: ' + ', '.join(unknown))
-    if not re.match(r'^([0-9]+(\.[0-9]+)?%|[0-9]+/[0-9]+|[0-9]+[KMGT]?)$', str(config['check_read_data_subset'])):
-        raise ConfigError('check_read_data_subset %r is not N%%, n/t or a size' % config['check_read_data_subset'])
+    if 'check_read_data_subset' in config:
+        raise ConfigError('check_read_data_subset is gone: a random subset may never read a damaged pack; '
+                          'check_full_read_days gives the window in which every pack is read')
+    if not isinstance(config['check_full_read_days'], int) or config['check_full_read_days'] < 1:
+        raise ConfigError('check_full_read_days %r must be a whole number of days >= 1' % config['check_full_read_days'])
+    if not isinstance(config['check_schedule'], str) or not config['check_schedule'].strip():
+        raise ConfigError('check_schedule must be a systemd calendar expression')
     if int(config['rpo_seconds']) <= 0:
         raise ConfigError('rpo_seconds must be positive')
     services = config.get('restore_services', [])
@@ -193,10 +201,16 @@ HELP = {
     'restic_backup_snapshots': 'Snapshots of the set on this host after retention.',
     'restic_backup_step_success': 'Result of each step of the last run (1 ok, 0 failed).',
     'restic_backup_rpo_seconds': 'Recovery point objective of the set: alert when the last success is older.',
-    'restic_check_success': 'Whether the last restic check of the set\'s repository passed.',
+    'restic_check_success': 'Whether the checks pass: 0 from a failed check until the slice it read passes again.',
     'restic_check_last_run_timestamp_seconds': 'When the last check ended.',
     'restic_check_last_success_timestamp_seconds': 'When the last passing check ended.',
     'restic_check_duration_seconds': 'Wall time of the last check.',
+    'restic_check_slice': 'Slice n of --read-data-subset=n/t the last check read (0 = every pack).',
+    'restic_check_slices': 'Number of slices t the packs are read in, one per check run.',
+    'restic_check_first_run_timestamp_seconds': 'When the runner first checked the set (start of the coverage record).',
+    'restic_check_last_full_coverage_timestamp_seconds':
+        'When the last slice of a rotation passed with every slice of it passing (every pack read).',
+    'restic_check_full_read_window_seconds': 'The window in which every pack must be read (check_full_read_days).',
     'restic_restore_drill_success': 'Whether the last restore drill of the set verified.',
     'restic_restore_drill_last_run_timestamp_seconds': 'When the last restore drill ended.',
     'restic_restore_drill_duration_seconds': 'Measured restore time (RTO) of the last drill.',
@@ -343,25 +357,155 @@ def cmd_backup(config):
     return 0 if ok else 1
 
 
-def cmd_check(config):
+# ---------------------------------------------------------------- check rotation
+#
+# A check reads one slice of the pack files (restic check --read-data-subset=n/t: the packs whose
+# ID's first byte modulo t is n-1). The t slices are read in turn, one per run of the check timer,
+# so t runs read every pack; t is as large as the set's window allows: the window divided by the
+# longest gap between two runs of the check schedule. A failed slice is read again by the next
+# run (not the next slice), so restic_check_success stays 0 until the damaged part reads clean.
+
+DAY = 86400
+ELAPSE_RE = re.compile(r'^\s*(?:Next elapse|Iter\. #[0-9]+): (.+)$')
+IN_UTC_RE = re.compile(r'^\s*\(in UTC\): (.+)$')
+CALENDAR_ITERATIONS = 100
+
+
+def parse_elapses(text):
+    """Epoch seconds of the elapses `systemd-analyze calendar --iterations=N` prints (UTC lines win)."""
+    found = []
+    for line in text.splitlines():
+        match = ELAPSE_RE.match(line)
+        if match:
+            found.append(match.group(1).strip())
+            continue
+        match = IN_UTC_RE.match(line)
+        if match and found:
+            found[-1] = match.group(1).strip()
+    epochs = []
+    for value in found:
+        if not value.endswith(' UTC'):
+            raise ValueError('elapse %r is not in UTC' % value)
+        stamp = time.strptime(value[:-4].split(' ', 1)[1], '%Y-%m-%d %H:%M:%S')
+        epochs.append(calendar.timegm(stamp))
+    return epochs
+
+
+def longest_gap(epochs):
+    gaps = [b - a for a, b in zip(epochs, epochs[1:])]
+    if not gaps or min(gaps) <= 0:
+        raise ValueError('the schedule does not repeat (elapses %r)' % epochs[:3])
+    return max(gaps)
+
+
+def schedule_gap_seconds(schedule, runner=subprocess.run):
+    """Longest time between two runs of an OnCalendar= expression, as systemd computes it."""
+    proc = runner(['systemd-analyze', 'calendar', '--iterations=%d' % CALENDAR_ITERATIONS, schedule],
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False,
+                  env=dict(os.environ, LC_ALL='C'))
+    if proc.returncode != 0:
+        raise ValueError('systemd-analyze calendar %r failed: %s' % (schedule, (proc.stderr or '').strip()))
+    return longest_gap(parse_elapses(proc.stdout))
+
+
+def slices_for(window_days, gap_seconds):
+    """Number of slices t: t runs, at most gap_seconds apart, fit in the window."""
+    return max(1, int(window_days * DAY // gap_seconds))
+
+
+def plan_check(state, slices, full=False):
+    """(n, t) to read now: n = 0 is a full read. A pending failure is read again first, with the
+    slicing it was found with; a changed t starts a new cycle at slice 1."""
+    if full:
+        return 0, slices
+    failed = state.get('failed_slice')
+    if failed is not None:
+        return failed, state.get('slices') or slices
+    if 'slices' not in state and state.get('last_ok') is False:
+        # Failed under a runner that did not record which part: read everything.
+        return 0, slices
+    if state.get('slices') != slices:
+        return 1, slices
+    return state.get('next_slice', 1), slices
+
+
+def record_check(state, n, t, ok, now):
+    """The state after reading slice n of t (0 = all) with result ok."""
+    new = dict(state)
+    new.setdefault('first_run', now)
+    new.update(last_run=now, last_ok=ok, last_slice=n)
+    if new.get('slices') != t:
+        new.update(slices=t, next_slice=1, cycle_clean=True)
+    if not ok:
+        new.update(failed_slice=n, cycle_clean=False)
+        return new
+    new.update(last_success=now, failed_slice=None)
+    if n == 0:
+        # Every pack read: a complete coverage by itself; the rotation starts over.
+        new.update(last_full_coverage=now, next_slice=1, cycle_clean=True)
+    elif n >= t:
+        # The last slice: the cycle covered the repository if none of its runs failed.
+        if new.get('cycle_clean', True):
+            new['last_full_coverage'] = now
+        new.update(next_slice=1, cycle_clean=True)
+    else:
+        new['next_slice'] = n + 1
+    return new
+
+
+def check_samples(config, state, duration):
+    return [
+        ('restic_check_success', {}, 1 if state.get('failed_slice') is None else 0),
+        ('restic_check_last_run_timestamp_seconds', {}, state.get('last_run')),
+        ('restic_check_last_success_timestamp_seconds', {}, state.get('last_success')),
+        ('restic_check_duration_seconds', {}, duration),
+        ('restic_check_slice', {}, state.get('last_slice')),
+        ('restic_check_slices', {}, state.get('slices')),
+        ('restic_check_first_run_timestamp_seconds', {}, state.get('first_run')),
+        ('restic_check_last_full_coverage_timestamp_seconds', {}, state.get('last_full_coverage')),
+        ('restic_check_full_read_window_seconds', {}, int(config['check_full_read_days']) * DAY),
+    ]
+
+
+def check_slices(config):
+    gap = schedule_gap_seconds(config['check_schedule'])
+    return slices_for(int(config['check_full_read_days']), gap), gap
+
+
+def describe_plan(config):
+    """The rotation of a set, refused when its window is shorter than the gap between two checks."""
+    slices, gap = check_slices(config)
+    if int(config['check_full_read_days']) * DAY < gap:
+        raise ConfigError('check_full_read_days %s is shorter than the longest gap between two runs of '
+                          'check_schedule %r (%.1f days): every pack cannot be read within it'
+                          % (config['check_full_read_days'], config['check_schedule'], gap / float(DAY)))
+    return 'each check reads 1/%d of the packs, all within %s days' % (slices, config['check_full_read_days'])
+
+
+def cmd_check(config, full=False):
     started = time.time()
     state = read_state(config, 'check')
+    try:
+        slices, _gap = check_slices(config)
+    except (OSError, ValueError) as err:
+        # Cannot plan: read everything rather than guess a slice.
+        log('cannot compute the slices (%s): reading every pack' % err)
+        slices, full = state.get('slices') or 1, True
+    n, t = plan_check(state, slices, full)
+    subset = '--read-data' if n == 0 else '--read-data-subset=%d/%d' % (n, t)
     with RepoLock(config):
         unlock_stale(config)
-        rc, _out = run(config, ['check', '--read-data-subset=%s' % config['check_read_data_subset']])
+        rc, _out = run(config, ['check', subset])
     ended = time.time()
     ok = rc == 0
-    state.update(last_run=ended, last_ok=ok, duration=ended - started, rc=rc)
-    if ok:
-        state['last_success'] = ended
+    state = record_check(state, n, t, ok, ended)
+    state.update(duration=ended - started, rc=rc)
     save_state(config, 'check', state)
-    write_metrics(config, 'check', [
-        ('restic_check_success', {}, 1 if ok else 0),
-        ('restic_check_last_run_timestamp_seconds', {}, ended),
-        ('restic_check_last_success_timestamp_seconds', {}, state.get('last_success')),
-        ('restic_check_duration_seconds', {}, ended - started),
-    ])
-    log('check of %s (set %s): %s' % (config['repository'], config['name'], 'ok' if ok else 'FAILED'))
+    write_metrics(config, 'check', check_samples(config, state, ended - started))
+    what = 'every pack' if n == 0 else 'slice %d/%d' % (n, t)
+    if ok and state.get('last_full_coverage') == ended:
+        what += ', completing a full read of the repository'
+    log('check of %s (set %s), %s: %s' % (config['repository'], config['name'], what, 'ok' if ok else 'FAILED'))
     return 0 if ok else 1
 
 
@@ -561,8 +705,8 @@ def main(argv):
     try:
         if command == 'validate-config':
             with open(argv[2]) as handle:
-                validate(json.load(handle))
-            print('%s: ok' % argv[2])
+                config = validate(json.load(handle))
+            print('%s: ok, %s' % (argv[2], describe_plan(config)))
             return 0
         config = load(argv[2])
     except (ConfigError, OSError, ValueError) as err:
@@ -570,8 +714,8 @@ def main(argv):
         return 2
     if command == 'backup':
         return cmd_backup(config)
-    if command == 'check':
-        return cmd_check(config)
+    if command == 'check' and argv[3:] in ([], ['--full']):
+        return cmd_check(config, full=argv[3:] == ['--full'])
     if command == 'drill' and len(argv) == 4:
         return cmd_drill(config, argv[3])
     if command == 'restore' and len(argv) >= 5:
