@@ -4,6 +4,7 @@ The broker URL, result backend and the safe defaults (acks_late, reject_on_worke
 visibility_timeout) come from the role: the environment file and the settings module
 loaded through CELERY_CONFIG_MODULE. The app only names its queue and its tasks.
 """
+import os
 import time
 
 from celery import Celery
@@ -39,3 +40,21 @@ def slow(token, seconds):
 def tick():
     """Scheduled by beat every 2 s: counts its runs."""
     app.backend.client.incr(BEAT_KEY)
+
+
+@app.task(ignore_result=True)
+def record(token, path, seconds=0.0):
+    """The storm test's task (storm.py): works `seconds`, then appends its token to `path`.
+
+    One line per completed run, written with O_APPEND and fsync'ed before the task returns
+    (and so before it is acknowledged): a task never completed has no line, a task run
+    twice has two. `path` must be writable by the workers (celery_writable_paths).
+    """
+    if seconds:
+        time.sleep(seconds)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, (token + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
