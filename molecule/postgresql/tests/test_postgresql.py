@@ -75,6 +75,24 @@ def test_dropped_database_restored_with_equal_rows(host):
     assert sql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'items'", db="appdb") == "app"
 
 
+def test_dump_copied_elsewhere_restores_identical(host):
+    """The side effect copied the sets below a root-only directory (as restic restores them) and
+    the runbook restored appdb from there as appdb_from_copy (restore_dump_from)."""
+    copy = "/var/tmp/pg-from-restic/var/backups/postgresql"
+    assert host.file("/var/tmp/pg-from-restic").mode == 0o700
+    assert host.run("runuser -u postgres -- test -r %s/latest/appdb.dump", copy).rc != 0
+    sums = host.check_output("cd %s/latest && sha256sum appdb.dump manifest.json", copy)
+    assert host.check_output("cd /var/backups/postgresql/$(readlink %s/latest) && sha256sum appdb.dump manifest.json",
+                             copy) == sums
+    for table, order in (("items", "id"), ("notes", "body")):
+        query = "COPY (SELECT * FROM %s ORDER BY %s) TO STDOUT" % (table, order)
+        original = host.check_output("runuser -u postgres -- psql -XAtq -d appdb -c %s | sha256sum", query)
+        restored = host.check_output("runuser -u postgres -- psql -XAtq -d appdb_from_copy -c %s | sha256sum", query)
+        assert restored == original, table
+    assert sql(host, "SELECT count(*), sum(id) FROM items", db="appdb_from_copy") == "1234|761995"
+    assert sql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'items'", db="appdb_from_copy") == "app"
+
+
 def test_dump_set_and_metrics(host):
     latest = host.file("/var/backups/postgresql/latest")
     assert latest.is_symlink

@@ -6,18 +6,22 @@
                        and manifest.json (row count of every table, counted in the dump's snapshot)
   verify [--set ID]    restore a set into a throw-away cluster on a spare port and compare it
                        with the manifest; the cluster is removed afterwards
-  restore --database DB [--set ID] [--as NAME] [--roles]
-                       restore one database into the live cluster (replaces DB, or creates NAME)
+  restore --database DB [--set ID] [--from PATH] [--as NAME] [--roles]
+                       restore one database into the live cluster (replaces DB, or creates NAME);
+                       --from reads the set from anywhere (a dump brought back from restic):
+                       a directory of sets, one set's directory, or its <db>.dump file
   pgbackrest --type full|diff|incr
                        run a pgBackRest backup and record the repository's state
   publish JOB          (root, ExecStopPost) write JOB's node-exporter textfile metrics
   list                 print the complete sets, newest last
-Dump, verify and restore run as the postgres OS user (peer authentication on the socket).
+Dump, verify and restore run as the postgres OS user (peer authentication on the socket); a
+restore started as root opens the set's files first, then runs as postgres.
 """
 import argparse
 import datetime
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -95,22 +99,58 @@ def tracked(cfg, job, func):
 
 
 # ---------------------------------------------------------------------------------- sets
-def complete_sets(cfg):
-    root = cfg["backup_dir"]
+def complete_sets(cfg, root=None):
+    root = root or cfg["backup_dir"]
     return sorted(d for d in os.listdir(root) if SET_RE.match(d) and os.path.isfile(os.path.join(root, d, "manifest.json")))
 
 
-def find_set(cfg, set_id):
-    sets = complete_sets(cfg)
+def find_set(cfg, set_id, root=None):
+    root = root or cfg["backup_dir"]
+    sets = complete_sets(cfg, root)
     if not sets:
-        raise SystemExit("no complete backup set in %s" % cfg["backup_dir"])
+        raise SystemExit("no complete backup set in %s" % root)
     if set_id in (None, "", "latest"):
         set_id = sets[-1]
     if set_id not in sets:
-        raise SystemExit("backup set %s not found; complete sets: %s" % (set_id, ", ".join(sets)))
-    path = os.path.join(cfg["backup_dir"], set_id)
+        raise SystemExit("backup set %s not found in %s; complete sets: %s" % (set_id, root, ", ".join(sets)))
+    path = os.path.join(root, set_id)
     with open(os.path.join(path, "manifest.json"), encoding="utf-8") as f:
         return set_id, path, json.load(f)
+
+
+def find_source(cfg, set_id, source, database):
+    """(set id, set directory, manifest) of a restore: from pg_backup_dir, or from --from PATH,
+    which is a directory of sets (restic's copy of pg_backup_dir), one set's directory (with its
+    manifest.json) or a set's <db>.dump file (its manifest.json beside it)."""
+    if not source:
+        return find_set(cfg, set_id)
+    source = os.path.abspath(source)
+    if os.path.isfile(source):
+        directory = os.path.dirname(source)
+        if not os.path.isfile(os.path.join(directory, "manifest.json")):
+            raise SystemExit("%s has no manifest.json beside it: restore the whole set directory "
+                             "(the manifest's row counts are what the restore is checked against)" % source)
+        set_id, path, manifest = set_from_dir(directory, set_id)
+        entry = manifest["databases"].get(database) or {}
+        if entry.get("file") != os.path.basename(source):
+            raise SystemExit("%s is not the dump of database %s in set %s (that is %s)"
+                             % (source, database, set_id, entry.get("file") or "absent"))
+        return set_id, path, manifest
+    if not os.path.isdir(source):
+        raise SystemExit("--from %s: no such file or directory (as user %s)" % (source, pwd.getpwuid(os.geteuid()).pw_name))
+    if os.path.isfile(os.path.join(source, "manifest.json")):
+        return set_from_dir(source, set_id)
+    return find_set(cfg, set_id, source)
+
+
+def set_from_dir(directory, set_id):
+    """One set's directory: its id is its manifest's (the directory may have been renamed)."""
+    with open(os.path.join(directory, "manifest.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    found = manifest.get("set") or os.path.basename(directory.rstrip("/"))
+    if set_id not in (None, "", "latest") and set_id != found:
+        raise SystemExit("%s holds set %s, not %s" % (directory, found, set_id))
+    return found, directory, manifest
 
 
 def list_databases(cfg):
@@ -235,11 +275,23 @@ def compare(manifest_db, actual, db):
     return len(expected), sum(expected.values())
 
 
-def psql_file(cfg, path, host, port, dbname="postgres"):
+def psql_file(cfg, path, host, port, dbname="postgres", stdin=None):
     # Roles that already exist (postgres) make CREATE ROLE fail; the ALTER ROLE that follows
     # each CREATE still applies, so errors are expected and not fatal here.
     run([binpath(cfg, "psql"), "-X", "-q", "-h", host, "-p", str(port), "-U", "postgres", "-d", dbname,
-         "-v", "ON_ERROR_STOP=0", "-f", path], stdout=subprocess.DEVNULL)
+         "-v", "ON_ERROR_STOP=0", "-f", "-" if stdin else path], stdout=subprocess.DEVNULL, stdin=stdin)
+
+
+def become_postgres():
+    """Started as root: continue as the postgres OS user (peer authentication on the socket)."""
+    if os.geteuid() != 0:
+        return
+    user = pwd.getpwnam("postgres")
+    os.setgroups([])
+    os.setgid(user.pw_gid)
+    os.setuid(user.pw_uid)
+    os.environ.update(HOME=user.pw_dir, USER="postgres", LOGNAME="postgres")
+    os.chdir(user.pw_dir)
 
 
 def verify(cfg, set_id):
@@ -280,16 +332,22 @@ def verify(cfg, set_id):
 
 
 def restore(cfg, args):
-    set_id, path, manifest = find_set(cfg, args.set)
+    set_id, path, manifest = find_source(cfg, args.set, args.source, args.database)
     if args.database not in manifest["databases"]:
         raise SystemExit("database %s is not in set %s (it has: %s)"
                          % (args.database, set_id, ", ".join(sorted(manifest["databases"]))))
     info = manifest["databases"][args.database]
+    # Opened before the switch to postgres: a set restic brought back below a root-only
+    # directory is readable this way without loosening its permissions. pg_restore and psql
+    # read them from stdin (a regular file: seekable, like a file argument).
+    dump_file = open(os.path.join(path, info["file"]), "rb")
+    roles_file = open(os.path.join(path, "roles.sql"), "rb") if args.roles else None
+    become_postgres()
     target = args.as_name or args.database
     host, port = cfg["socket_dir"], cfg["port"]
     t0 = time.time()
-    if args.roles:
-        psql_file(cfg, os.path.join(path, "roles.sql"), host, port)
+    if roles_file:
+        psql_file(cfg, None, host, port, stdin=roles_file)
     conn = connect(cfg, "postgres")
     conn.autocommit = True
     try:
@@ -308,15 +366,17 @@ def restore(cfg, args):
         conn.close()
     restore_argv = [binpath(cfg, "pg_restore"), "-h", host, "-p", str(port), "-U", "postgres", "--exit-on-error"]
     if target == args.database:
-        run(restore_argv + ["--create", "-d", "postgres", os.path.join(path, info["file"])])
+        run(restore_argv + ["--create", "-d", "postgres"], stdin=dump_file)
     else:
-        run(restore_argv + ["-d", target, os.path.join(path, info["file"])])
+        run(restore_argv + ["-d", target], stdin=dump_file)
+    dump_file.close()
     conn = connect(cfg, target)
     try:
         tables, rows = compare(info, table_counts(conn.cursor()), target)
     finally:
         conn.close()
-    result = {"database": target, "set": set_id, "tables": tables, "rows": rows, "seconds": round(time.time() - t0, 1)}
+    result = {"database": target, "set": set_id, "from": path, "tables": tables, "rows": rows,
+              "seconds": round(time.time() - t0, 1)}
     log(json.dumps(result))
     return result
 
@@ -396,6 +456,8 @@ def main():
     p.add_argument("--database", required=True)
     p.add_argument("--set", default="latest")
     p.add_argument("--as", dest="as_name", default="")
+    p.add_argument("--from", dest="source", default="",
+                   help="a directory of sets, a set's directory or its <db>.dump (default: the backup directory)")
     p.add_argument("--roles", action="store_true", help="replay roles.sql first (missing roles)")
     p = sub.add_parser("pgbackrest")
     p.add_argument("--type", choices=["full", "diff", "incr"], required=True)
