@@ -369,6 +369,9 @@ DAY = 86400
 ELAPSE_RE = re.compile(r'^\s*(?:Next elapse|Iter\. #[0-9]+): (.+)$')
 IN_UTC_RE = re.compile(r'^\s*\(in UTC\): (.+)$')
 CALENDAR_ITERATIONS = 100
+# restic refuses --read-data-subset=n/t with t above 256 (one slice per value of a pack ID's
+# first byte): frequent checks over a long window read more than they need, never less.
+MAX_SLICES = 256
 
 
 def parse_elapses(text):
@@ -409,8 +412,8 @@ def schedule_gap_seconds(schedule, runner=subprocess.run):
 
 
 def slices_for(window_days, gap_seconds):
-    """Number of slices t: t runs, at most gap_seconds apart, fit in the window."""
-    return max(1, int(window_days * DAY // gap_seconds))
+    """Number of slices t: t runs, at most gap_seconds apart, fit in the window (1-256)."""
+    return min(MAX_SLICES, max(1, int(window_days * DAY // gap_seconds)))
 
 
 def plan_check(state, slices, full=False):

@@ -57,6 +57,7 @@ def test_the_longest_gap_decides_the_slices():
     assert runner.slices_for(56, 7 * 86400) == 8
     assert runner.slices_for(30, 7 * 86400) == 4   # 4 weekly runs fit in 30 days, 5 do not
     assert runner.slices_for(3, 7 * 86400) == 1    # never fewer than one slice (a full read)
+    assert runner.slices_for(56, 3600) == 256       # hourly checks: restic's largest t
 
 
 def test_schedule_gap_from_systemd_analyze():
