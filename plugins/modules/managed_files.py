@@ -26,6 +26,8 @@ description:
     directory, with the wanted mode and owner, renamed over the old one), in the order given.
   - Mode, owner and group are corrected on entries whose content is already right.
   - A symbolic link at a file's path is replaced by the file, as M(ansible.builtin.copy) does by default.
+  - An entry with O(files[].state=absent) removes a file (or symbolic link) in the same validated step, so a
+    O(validate_trees) check sees the directory without it, as it will be.
 author:
   - selfhost.platform maintainers (@selfhost-platform)
 options:
@@ -48,8 +50,11 @@ options:
           - V(permissions) only corrects mode, owner and group of a file or directory that exists
             (a distribution's C(/etc/shadow), C(/etc/cron.d) when cron is installed); an absent
             path is left absent and reported unchanged.
+          - V(absent) removes a file or symbolic link (never a directory) after every check passed;
+            a tree check of O(validate_trees) sees the copy without it. Nothing to do when it is
+            already absent.
         type: str
-        choices: [file, directory, permissions]
+        choices: [file, directory, permissions, absent]
         default: file
       content:
         description:
@@ -212,7 +217,7 @@ files:
       type: str
       returned: always
     state:
-      description: V(file), V(directory) or V(permissions).
+      description: V(file), V(directory), V(permissions) or V(absent).
       type: str
       returned: always
     changed:
@@ -220,7 +225,7 @@ files:
       type: bool
       returned: always
     content_changed:
-      description: Whether the file was created or its content replaced (always V(false) for a directory).
+      description: Whether the file was created, its content replaced or the file removed (always V(false) for a directory).
       type: bool
       returned: always
     backup_file:
@@ -309,7 +314,7 @@ def _check_input(module, entries, trees):
                 problems.append('{0}: regexp {1!r} does not compile: {2}'.format(label, item['regexp'], err))
             if '\n' in item['line'] or '\r' in item['line']:
                 problems.append('{0}: line {1!r} must not contain a line break'.format(label, item['line']))
-        if entry['state'] in ('directory', 'permissions'):
+        if entry['state'] in ('directory', 'permissions', 'absent'):
             for option in ('content', 'lines', 'validate'):
                 if entry[option] is not None:
                     problems.append('{0}: {1} applies to files only'.format(label, option))
@@ -326,7 +331,7 @@ def _plan(module, entries):
     plans = []
     for entry in entries:
         path = os.path.normpath(entry['path'])
-        if entry['mode'] is None:
+        if entry['mode'] is None and entry['state'] in DEFAULT_MODES:
             entry = dict(entry, mode=DEFAULT_MODES[entry['state']])
         plan = dict(entry=entry, path=path, exists=False, before=None, content_changed=False)
         try:
@@ -337,6 +342,15 @@ def _plan(module, entries):
             info = None
         if entry['state'] == 'permissions':
             plan['exists'] = info is not None
+        elif entry['state'] == 'absent':
+            if info is not None and stat.S_ISDIR(info.st_mode):
+                module.fail_json(msg='{0} is a directory: state=absent removes files only'.format(path))
+            plan.update(exists=info is not None, content_changed=info is not None)
+            if info is not None and stat.S_ISREG(info.st_mode) and module._diff:
+                try:
+                    plan['before'] = _read_bytes(path)
+                except (IOError, OSError) as err:
+                    module.fail_json(msg='cannot read {0}: {1}'.format(path, to_native(err)))
         elif entry['state'] == 'directory':
             if info is not None and not stat.S_ISDIR(info.st_mode):
                 module.fail_json(msg='{0} exists and is not a directory'.format(path))
@@ -367,7 +381,7 @@ def _validate(module, plans):
     failures, failed_paths = [], []
     for plan in plans:
         entry = plan['entry']
-        if not plan['content_changed'] or entry['validate'] is None:
+        if not plan['content_changed'] or entry['validate'] is None or entry['state'] == 'absent':
             continue
         fd, candidate = tempfile.mkstemp(prefix='managed_files.', dir=module.tmpdir)
         try:
@@ -411,6 +425,10 @@ def _check_tree(module, root, members, command):
             if plan['entry']['state'] == 'directory':
                 if not os.path.isdir(target):
                     os.makedirs(target)
+                continue
+            if plan['entry']['state'] == 'absent':
+                if os.path.lexists(target):
+                    os.unlink(target)
                 continue
             if not os.path.isdir(os.path.dirname(target)):
                 os.makedirs(os.path.dirname(target))
@@ -458,6 +476,20 @@ def _apply(module, plans, result):
                 if not plan['exists']:
                     result['files'].append(report)
                     continue
+            elif entry['state'] == 'absent':
+                if plan['exists']:
+                    report['changed'] = report['content_changed'] = True
+                    if module._diff:
+                        result['diff'].append(dict(
+                            before_header=path, after_header=path + ' (absent)',
+                            before=to_text(plan['before'] or b'', errors='surrogate_or_replace'), after=''))
+                    if not module.check_mode:
+                        if entry['backup'] and stat.S_ISREG(os.lstat(path).st_mode):
+                            report['backup_file'] = module.backup_local(path)
+                        os.unlink(path)
+                    result['changed_paths'].append(path)
+                result['files'].append(report)
+                continue
             elif entry['state'] == 'directory':
                 if not plan['exists']:
                     report['changed'] = True
@@ -499,7 +531,7 @@ def main():
                 type='list', elements='dict', required=True,
                 options=dict(
                     path=dict(type='path', required=True),
-                    state=dict(type='str', default='file', choices=['file', 'directory', 'permissions']),
+                    state=dict(type='str', default='file', choices=['file', 'directory', 'permissions', 'absent']),
                     content=dict(type='str'),
                     lines=dict(type='list', elements='dict', options=dict(
                         regexp=dict(type='str', required=True),

@@ -359,3 +359,56 @@ def test_permissions_take_no_content_and_need_a_mode(tmp_path, capsys):
     assert failed
     assert 'content applies to files only' in result['msg']
     assert 'state=permissions needs a mode' in result['msg']
+
+
+def test_absent_removes_a_file_and_a_link_then_changes_nothing(tmp_path, capsys):
+    old = tmp_path / 'old.conf'
+    old.write_text('old\n')
+    link = tmp_path / 'default'
+    link.symlink_to(str(old))
+    files = [dict(path=str(link), state='absent'), dict(path=str(old), state='absent'),
+             dict(path=str(tmp_path / 'never.conf'), state='absent')]
+    result, failed = run(capsys, files, check=True, diff=True)
+    assert not failed
+    assert result['changed_paths'] == [str(link), str(old)]
+    assert old.exists() and os.path.lexists(str(link))
+    # A link's diff shows no content (its target is another file).
+    assert [item['before'] for item in result['diff']] == ['', 'old\n']
+
+    result, failed = run(capsys, files)
+    assert not failed
+    assert result['changed_paths'] == [str(link), str(old)]
+    assert [item['content_changed'] for item in result['files']] == [True, True, False]
+    assert sorted(os.listdir(str(tmp_path))) == []
+
+    result, failed = run(capsys, files)
+    assert not failed
+    assert result['changed'] is False
+
+
+def test_absent_refuses_a_directory_and_content(tmp_path, capsys):
+    result, failed = run(capsys, [dict(path=str(tmp_path), state='absent')])
+    assert failed
+    assert 'removes files only' in result['msg']
+    result, failed = run(capsys, [dict(path=str(tmp_path / 'x'), state='absent', content='x\n')])
+    assert failed
+    assert 'content applies to files only' in result['msg']
+
+
+def test_a_tree_check_sees_the_copy_without_the_removed_file(tree, capsys):
+    """A pair that is only valid together: y removed while x changes (neither alone passes)."""
+    check = """sh -c 'test ! -e "$1/sub/y.conf" && test "$(cat "$1/x.conf")" = "a=1" || {
+        echo "x=$(cat "$1/x.conf") with y present=$(test -e "$1/sub/y.conf" && echo yes)" >&2; exit 2; }' pair %s"""
+    files = [dict(path=str(tree / 'x.conf'), content='a=1\n'), dict(path=str(tree / 'sub' / 'y.conf'), state='absent')]
+    result, failed = run(capsys, files, trees=[dict(path=str(tree), command=check)])
+    assert not failed, result
+    assert not (tree / 'sub' / 'y.conf').exists()
+    assert (tree / 'x.conf').read_text() == 'a=1\n'
+
+
+def test_a_failed_tree_check_keeps_the_file_marked_absent(tree, capsys):
+    files = [dict(path=str(tree / 'sub' / 'y.conf'), state='absent')]
+    result, failed = run(capsys, files, trees=[dict(path=str(tree), command='false %s')])
+    assert failed
+    assert 'nothing was written' in result['msg']
+    assert (tree / 'sub' / 'y.conf').read_text() == 'b=0\n'
