@@ -208,6 +208,42 @@ def test_jwt_old_key_refused_after_retirement(host):
     assert _jwt_status(host, host.file("/root/old-key.jwt").content_string.strip()) == "401"
 
 
+def test_jwt_key_given_as_content_is_accepted(host):
+    # nginx_jwt_keys: the outside issuer's public key came as content, not as a path on the host.
+    key = host.file("/etc/nginx/jwt/outside.pub")
+    assert (key.user, key.group, key.mode) == ("root", "www-data", 0o640)
+    assert key.content_string.startswith("-----BEGIN PUBLIC KEY-----")
+    assert "/etc/nginx/jwt/outside.pub" in host.file("/etc/nginx/sites-enabled/edge.conf").content_string
+    now = int(time.time())
+    claims = {"aud": "edge-test", "exp": now + 300}
+    assert _jwt_status(host, _token(host, "/root/outside-issuer.pem", claims)) == "200"
+    host.run("test -f /root/other.pem || openssl genrsa -out /root/other.pem 2048")
+    assert _jwt_status(host, _token(host, "/root/other.pem", claims)) == "401"
+
+
+def test_renames_across_files_made_in_one_converge(host):
+    # side_effect.yml renamed the upstream with its proxy_pass and the limit_req zone with its use,
+    # and removed the legacy upstream with its location, in one converge; then undid all three in one.
+    renamed = host.file("/root/renamed.txt").content_string.splitlines()
+    assert "api 200" in renamed
+    assert "legacy-header 0" in renamed
+    assert "429" in next(line for line in renamed if line.startswith("login "))
+    assert "upstreams upstream app_v2," in renamed
+    assert "zones zone=api,zone=signin," in renamed
+    upstreams = host.file("/etc/nginx/selfhost/upstreams.conf").content_string
+    assert "upstream app {" in upstreams and "upstream legacy {" in upstreams
+    assert "zone=login:" in host.file("/etc/nginx/nginx.conf").content_string
+
+
+def test_bad_candidate_left_the_live_tree_byte_identical(host):
+    # The broken vhost came with valid changes of nginx.conf, upstreams.conf and edge.conf: the
+    # tree check refused the whole candidate, so none of them was written.
+    assert host.file("/root/broken-tree.txt").content_string.strip() == "identical"
+    msg = host.file("/root/broken-vhost.msg").content_string
+    assert re.search(r"in /etc/nginx/sites-enabled/broken\.conf:\d+", msg), msg
+    assert host.run("nginx -t").rc == 0
+
+
 def test_maintenance_switch_is_off_again(host):
     assert "Maintenance switch: off" in host.file("/etc/nginx/selfhost/maintenance.conf").content_string
     assert _status(host, "-X POST https://edge.test/api/") != "503"
