@@ -292,6 +292,8 @@ def test_check_rotation_reports_a_damaged_pack_within_the_window(host):
     assert not passed
     assert metric(values, "restic_check_slice", set="rotation") == bad_slice
     assert metric(values, "restic_check_success", set="rotation") == 0
+    coverage_before = json.loads(host.file("/var/lib/selfhost-restic/check-rotation.json").content_string).get(
+        "last_full_coverage")
     # The pack put back: the failed slice passes, the failure clears, the rotation goes on.
     host.check_output("chmod u+w %s && cp /var/tmp/good-pack %s && chmod u-w %s && rm /var/tmp/good-pack",
                       path, path, path)
@@ -299,19 +301,31 @@ def test_check_rotation_reports_a_damaged_pack_within_the_window(host):
     assert passed
     assert metric(values, "restic_check_slice", set="rotation") == bad_slice
     assert metric(values, "restic_check_success", set="rotation") == 1
+    # Even when that was the cycle's last slice, the cycle had failed runs: no full coverage.
+    state = json.loads(host.file("/var/lib/selfhost-restic/check-rotation.json").content_string)
+    assert state.get("last_full_coverage") == coverage_before
 
 
 def test_check_rotation_records_a_full_coverage_after_a_clean_cycle(host):
-    """Runs until the last slice of a cycle without failures: only then is the coverage recorded."""
-    state = json.loads(host.file("/var/lib/selfhost-restic/check-rotation.json").content_string)
-    assert "last_full_coverage" not in state       # the cycle with the damaged pack does not count
+    """The cycle that had the failed run ends without a full coverage; the next one, all passing,
+    records it when its last slice passes."""
+    path = "/var/lib/selfhost-restic/check-rotation.json"
+    state = json.loads(host.file(path).content_string)
+    before = state.get("last_full_coverage")     # a clean cycle before the damage, if there was one
+    # Still in the cycle with the failed run, unless the repaired slice was its last one.
+    cycles = 1 if state["cycle_clean"] else 2
+    ends = []
     for _run in range(2 * 4):
         passed, values = _check(host, "rotation")
         assert passed
-        state = json.loads(host.file("/var/lib/selfhost-restic/check-rotation.json").content_string)
-        if "last_full_coverage" in state:
-            break
-    assert state["last_slice"] == 4
+        state = json.loads(host.file(path).content_string)
+        if state["last_slice"] == 4:
+            ends.append(state.get("last_full_coverage"))
+            if len(ends) == cycles:
+                break
+    assert len(ends) == cycles, state
+    assert ends[:-1] == [before] * (cycles - 1)   # the cycle with the damaged pack does not count
+    assert ends[-1] == state["last_run"] != before  # the clean one does
     coverage = metric(values, "restic_check_last_full_coverage_timestamp_seconds", set="rotation")
     assert coverage == metric(values, "restic_check_last_run_timestamp_seconds", set="rotation")
     assert coverage > metric(values, "restic_check_first_run_timestamp_seconds", set="rotation")
