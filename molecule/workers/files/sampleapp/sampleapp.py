@@ -58,3 +58,14 @@ def record(token, path, seconds=0.0):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@app.task
+def try_write(path):
+    """Writes a file at `path` from inside the worker's sandbox: where may tasks write?"""
+    try:
+        with open(path, "w", encoding="ascii") as handle:
+            handle.write("written by a task\n")
+    except OSError as exc:
+        return {"written": False, "error": "%s: %s" % (type(exc).__name__, exc.strerror)}
+    return {"written": True, "error": ""}

@@ -21,8 +21,9 @@ recorded for --settle seconds (set it above visibility_timeout + the restore swe
 redeliveries of killed workers' messages are seen), never longer than --max-wait seconds.
 
 Options (defaults):
-  --rounds 5  --tasks 500  --rate 40  --kills 3  --task-seconds 0.02
-  --up 1.5      a kill waits until every unit has been active again this many seconds
+  --rounds 5  --tasks 500  --rate 40  --kills 2  --task-seconds 0.02
+  --up 10       a kill waits until every unit is active again and this many tasks were
+                recorded since the previous kill (the workers consume again)
   --units 'celery-worker@*.service'      systemd unit pattern of the workers to kill
   --broker-restart 'systemctl restart redis-server'   ('' = no broker restart)
   --record-dir /srv/celery-storm         --queue default
@@ -66,9 +67,9 @@ def parse_args(argv):
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tasks", type=int, default=500)
     parser.add_argument("--rate", type=float, default=40.0)
-    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--kills", type=int, default=2)
     parser.add_argument("--task-seconds", type=float, default=0.02)
-    parser.add_argument("--up", type=float, default=1.5)
+    parser.add_argument("--up", type=int, default=10)
     parser.add_argument("--units", default="celery-worker@*.service")
     parser.add_argument("--broker-restart", default="systemctl restart redis-server")
     parser.add_argument("--record-dir", default="/srv/celery-storm")
@@ -125,6 +126,14 @@ def wait_active(units, seconds):
     return False
 
 
+def record_count(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
 def read_records(path):
     try:
         with open(path, encoding="ascii") as handle:
@@ -160,31 +169,31 @@ def all_active(units):
 def storm_round(app, number, path, units, args):
     """One round: the stream, with --kills kills of every worker process and one broker restart.
 
-    A kill is due at each 1/(kills+1) of the stream, and happens as soon as every unit has
-    been active again for --up seconds (a kill of workers still starting proves nothing);
-    kills still due when the stream ends happen right after it, while the backlog runs.
+    A kill is due at each 1/(kills+1) of the stream, and happens as soon as every unit is
+    active and --up tasks were recorded since the previous kill (a kill of workers still
+    starting proves nothing); kills still due when the stream ends happen after it, while
+    the backlog runs (at most 120 s).
     """
     kill_marks = [int(args.tasks * (k + 1) / (args.kills + 1)) for k in range(args.kills)]
     restart_mark = int(args.tasks * 0.6) if args.broker_restart else -1
     stats = {"round": number, "sent": 0, "kills": 0, "kills_after_stream": 0,
              "killed_processes": 0, "broker_restarts": 0, "publish_retries": 0}
     tokens = []
-    state = {"up_since": None, "checked": 0.0}
+    state = {"checked": 0.0, "records_at_kill": record_count(path)}
 
     def maybe_kill():
+        # Due, and the workers are back: every unit active, and --up tasks recorded since
+        # the last kill (they consume again; killing workers still starting proves nothing).
         now = time.monotonic()
-        if now - state["checked"] >= 0.25:
-            state["checked"] = now
-            if not all_active(units):
-                state["up_since"] = None
-            elif state["up_since"] is None:
-                state["up_since"] = now
-        if state["up_since"] is not None and now - state["up_since"] >= args.up:
-            stats["killed_processes"] += kill_all(units)
-            stats["kills"] += 1
-            state["up_since"] = None
-            return True
-        return False
+        if now - state["checked"] < 0.25:
+            return False
+        state["checked"] = now
+        if record_count(path) - state["records_at_kill"] < args.up or not all_active(units):
+            return False
+        stats["killed_processes"] += kill_all(units)
+        stats["kills"] += 1
+        state["records_at_kill"] = record_count(path)
+        return True
 
     start = time.monotonic()
     for i in range(args.tasks):
@@ -202,7 +211,7 @@ def storm_round(app, number, path, units, args):
         tokens.append(token)
         stats["sent"] += 1
     stats["stream_seconds"] = round(time.monotonic() - start, 1)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while kill_marks and time.monotonic() < deadline:
         if maybe_kill():
             kill_marks.pop(0)
