@@ -24,18 +24,22 @@ def bridge_address(name):
     return out
 
 
-def rerun_converge(scenario, extra_vars=None, callback=None, timeout=900):
-    """Run the scenario's converge.yml again from a test, with Molecule's inventory and the project's
-    ansible.cfg (not Molecule's environment); skips when Molecule's inventory is not known."""
+def rerun_converge(scenario, extra_vars=None, callback=None, timeout=900, playbook="converge.yml"):
+    """Run the scenario's converge.yml (or another of its playbooks) again from a test, with Molecule's
+    inventory and the project's ansible.cfg (not Molecule's environment); skips when Molecule's
+    inventory is not known."""
     inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
     if not inventory:
         pytest.skip("no MOLECULE_INVENTORY_FILE: the run needs Molecule's inventory")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
+    # Facts in memory only: the project's fact cache may hold an earlier container of the same
+    # name (another address).
     env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CACHE_PLUGIN="ansible.builtin.memory",
                MOLECULE_EPHEMERAL_DIRECTORY=os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ""))
     if callback:
         env["ANSIBLE_STDOUT_CALLBACK"] = callback
-    args = ["ansible-playbook", "-i", inventory, os.path.join(ROOT, "molecule", scenario, "converge.yml")]
+    args = ["ansible-playbook", "-i", inventory, os.path.join(ROOT, "molecule", scenario, playbook)]
     if extra_vars:
         args += ["-e", json.dumps(extra_vars)]
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)

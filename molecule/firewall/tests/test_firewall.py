@@ -2,6 +2,7 @@
 
 import errno
 import json
+import re
 import os
 import socket
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labtest import bridge_address
+from labtest import bridge_address, rerun_converge
 
 PROJECT = Path(__file__).resolve().parents[3]
 BAD_INPUT_PLAYBOOK = Path(__file__).resolve().parents[1] / "bad_input.yml"
@@ -216,3 +217,36 @@ def test_lock_out_check_accepts_a_covering_rule():
     # Without gathered facts the play stops at the OS-specific vars, still before any change.
     assert "Load the OS-specific values" in output, output
     assert rc != 0
+
+
+def _ufw_ssh_ports(host):
+    """The TCP ports UFW holds an SSH rule for (comment 'SSH'), from `ufw show added`."""
+    added = host.check_output("ufw show added")
+    return sorted({int(port) for port in re.findall(r"^ufw (?:limit|allow) (\d+)/tcp comment 'SSH'$", added, re.M)})
+
+
+def _changed(run):
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    return sum(stats["changed"] for stats in json.loads(run.stdout)["stats"].values())
+
+
+def test_moved_ssh_port_is_idempotent_and_the_old_port_closed(host, address):
+    """firewall + sshd as playbooks/hardening.yml runs them, over docker exec (no ansible_port) and
+    without inventory wiring: after sshd moves to 2222 the firewall keeps 2222 only, and the next
+    run changes nothing (the firewall used to re-add 22 from ansible_port's default). Runs last:
+    it puts sshd and UFW back on 22 when done."""
+    try:
+        moved = rerun_converge("firewall", {"sshd_port": 2222, "sshd_port_check_host": address}, callback="ansible.posix.json",
+                               playbook="ssh_port_move.yml")
+        assert _changed(moved) > 0
+        assert "2222" in host.check_output("ss -Htln 'sport = :2222'")
+        again = rerun_converge("firewall", {"sshd_port": 2222, "sshd_port_check_host": address}, callback="ansible.posix.json",
+                               playbook="ssh_port_move.yml")
+        assert _changed(again) == 0, json.loads(again.stdout)["stats"]
+        assert _ufw_ssh_ports(host) == [2222]
+        assert host.run("ss -Htln 'sport = :22'").stdout.strip() == ""
+    finally:
+        back = rerun_converge("firewall", {"sshd_port": 22, "sshd_port_check_host": address}, callback="ansible.posix.json",
+                              playbook="ssh_port_move.yml")
+    assert back.returncode == 0, (back.stdout + back.stderr)[-3000:]
+    assert _ufw_ssh_ports(host) == [22]
