@@ -16,7 +16,11 @@ cd "$root"
 . scripts/lib-lab.sh
 state="$root/.cache/lab"
 inventory="$root/inventories/lab/hosts.yml"
-label=selfhost.lab=1
+# Names and label carry an id of this checkout: two checkouts on one engine keep their own
+# labs, and `down` removes only this checkout's hosts.
+lab_id=$(printf '%s' "$root" | sha256sum | cut -c1-8)
+prefix="selfhost-lab-$lab_id"
+label="selfhost.lab=$lab_id"
 log() { printf '[lab] %s\n' "$*" >&2; }
 
 up() {
@@ -30,9 +34,9 @@ up() {
   mkdir -p "$state"
   [ -f "$state/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C selfhost-lab-operator -f "$state/id_ed25519"
   # Cached facts of an earlier lab host of the same name would describe another container.
-  rm -f "$root"/.cache/ansible-facts/selfhost-lab-*
+  rm -f "$root/.cache/ansible-facts/$prefix"-*
   local names
-  mapfile -t names < <(lab_start_hosts selfhost-lab "$count" "$label")
+  mapfile -t names < <(lab_start_hosts "$prefix" "$count" "$label")
   lab_write_inventory "$inventory" "$(cat "$state/id_ed25519.pub")" "$layout" "${names[@]}"
   log "wrote $inventory for ${names[*]} (layout ${LAB_LAYOUT:-vps})"
 

@@ -41,8 +41,16 @@ fi
 # The host's CA bundle, so pip inside a lab host reaches PyPI the way the host does.
 cp /etc/ssl/certs/ca-certificates.crt "$here/host-ca.crt"
 log "building $tag"
-docker build -q --build-arg "ROOTFS_IMAGE=$rootfs_tag" --build-arg "LAB_DISTRO=$distro" \
-  --label "selfhost.recipe=$recipe" -t "$tag" "$here" >/dev/null
+# A Docker CLI without buildx prints a legacy-builder notice on every build: the build's
+# output is shown only when it fails.
+if ! out=$(docker build -q --build-arg "ROOTFS_IMAGE=$rootfs_tag" --build-arg "LAB_DISTRO=$distro" \
+  --label "selfhost.recipe=$recipe" -t "$tag" "$here" 2>&1); then
+  printf '%s\n' "$out" >&2
+  rm -f "$here/host-ca.crt"
+  exit 1
+fi
 rm -f "$here/host-ca.crt"
-docker image prune -f --filter "label!=selfhost.recipe=$recipe" --filter dangling=true >/dev/null 2>&1 || true
+# Only this script's own superseded builds (untagged, another recipe), never other images.
+docker image prune -f --filter label=selfhost.recipe --filter "label!=selfhost.recipe=$recipe" \
+  --filter dangling=true >/dev/null 2>&1 || true
 log "built $tag (recipe $recipe)"

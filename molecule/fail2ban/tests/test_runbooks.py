@@ -91,6 +91,20 @@ def test_unban_runbook_one_jail_then_every_jail():
         lab.run("fail2ban-client unban %s", BANNED_IP)
 
 
+def test_unban_runbook_in_check_mode_reports_and_changes_nothing():
+    name = _plain_host()
+    lab = _lab(name)
+    lab.check_output("fail2ban-client set sshd banip %s", BANNED_IP)
+    try:
+        run = _runbook("fail2ban_unban.yml", {"fail2ban_unban_ip": BANNED_IP}, "--limit", name, "--check", "--diff")
+        assert run.returncode == 0, run.stdout + run.stderr
+        report = " ".join(run.stdout.split())
+        assert "was banned in sshd" in report and "check mode, nothing changed" in report, report
+        assert _banned_in(lab, BANNED_IP) == "[['sshd']]"
+    finally:
+        lab.run("fail2ban-client unban %s", BANNED_IP)
+
+
 @pytest.mark.parametrize("extra", [
     {"fail2ban_unban_ip": "203.0.113.300"},
     {"fail2ban_unban_ip": "203.0.113.0/24"},

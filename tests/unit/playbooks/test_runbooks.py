@@ -53,3 +53,23 @@ def test_an_empty_target_group_fails_naming_the_variable(inventory, runbook, var
 def test_a_target_given_on_the_command_line_is_used(inventory):
     rc, out = play(inventory, 'celery_drain_restart.yml', 'celery_drain_hosts=nowhere')
     assert rc != 0 and "matches 'nowhere'" in out, out[-3000:]
+
+
+def test_the_lab_app_is_found_from_a_runbook(tmp_path):
+    """The lab's paths follow the inventory, not the playbook: from playbooks/runbooks/ the sample
+    app a runbook copies (celery_app_source) must exist (it used to resolve under playbooks/runbooks/../)."""
+    lab = tmp_path / 'lab'
+    lab.mkdir()
+    for name in ('group_vars', 'files'):
+        (lab / name).symlink_to(os.path.join(ROOT, 'inventories', 'lab', name))
+    (lab / 'hosts.yml').write_text(json.dumps(
+        {'all': {'children': {'workers': {'hosts': {'rb-worker': {'ansible_connection': 'local'}}}}}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'MOLECULE_'))}
+    env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+    run = subprocess.run(['ansible', '-i', str(lab), 'rb-worker', '--playbook-dir', os.path.join(ROOT, 'playbooks', 'runbooks'),
+                          '-m', 'ansible.builtin.debug', '-a', 'msg=app:{{ (celery_app_source.src ~ "/labapp.py") is exists }}'],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    assert '"msg": "app:True"' in out, out[-3000:]
+    assert 'WARNING' not in out, out[-3000:]
