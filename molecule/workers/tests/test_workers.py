@@ -357,7 +357,7 @@ def test_storm_redis_loses_at_most_the_message_in_flight_per_kill(host):
     before the ack: redelivered after visibility_timeout) are reported. Zero loss is the
     RabbitMQ broker's test (molecule/broker).
     """
-    out = host.run("cd %s && timeout 330 %s storm.py --rounds 5 --tasks 500 --rate 40 --kills 2 "
+    out = host.run("cd %s && timeout 420 %s storm.py --rounds 5 --tasks 500 --rate 40 --kills 2 "
                    "--record-dir /srv/celery-storm --settle 15 --max-wait 60" % (APP, PY))
     assert out.rc == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
