@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 RUN := scripts/venv-exec
 
-.PHONY: help tools test lint sanity unit build-check molecule docker image lab lab-destroy bench build clean
+.PHONY: help tools test lint sanity unit build-check molecule mitogen docker image lab lab-destroy bench build clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ build-check:  ## The collection builds, installs, and its playbooks load from th
 
 molecule: image  ## Every Molecule scenario (SCENARIOS="a b" for a subset), with a time table
 	$(RUN) scripts/molecule-all.sh $(SCENARIOS)
+
+mitogen: image  ## The hardening roles over SSH through Mitogen, converged twice (changed=0), with behaviour checks
+	$(RUN) tests/mitogen/run.sh
 
 docker:  ## Install and start a Docker engine if none answers
 	scripts/ensure-docker.sh
