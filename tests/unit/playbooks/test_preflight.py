@@ -56,6 +56,8 @@ def test_the_lab_settings_pass_and_change_nothing(inventory):
     rc, out = play(inventory, 'preflight.yml')
     assert rc == 0, out[-3000:]
     assert 'changed=0' in out and 'failed=0' in out, out[-3000:]
+    # A clean run prints no warning (inventory parsing, loop variables, deprecated options).
+    assert '[WARNING]' not in out, out[-3000:]
 
 
 @pytest.mark.parametrize('setting, named, why', [
@@ -66,6 +68,7 @@ def test_the_lab_settings_pass_and_change_nothing(inventory):
     # Valid YAML, wrong values: an upstream without a port, a retention of zeros (restic prunes nothing).
     ('{"nginx_upstreams": [{"name": "app", "servers": ["127.0.0.1"]}]}', 'nginx_upstreams', '127.0.0.1'),
     ('{"restic_default_retention": {"keep_last": 0, "keep_daily": 0}}', 'retention', 'keep_last'),
+    ('prometheus_retention_time=0d', 'prometheus_retention_time', '0d'),
 ])
 def test_bad_input_stops_site_in_its_first_play(inventory, setting, named, why):
     rc, out = play(inventory, 'site.yml', setting)
