@@ -4,8 +4,10 @@
 #   ssh-audit's built-in policy "Hardened Debian 12 (version 3)" before and after, the first
 #   converge of the hardening roles present in roles/ (firewall, sshd, fail2ban, hardening) over
 #   SSH to the host's sshd (what users run: pipelining and ControlPersist from ansible.cfg, sudo),
-#   and the idempotent rerun (which must report changed=0).
-#   Prints a table with after/before ratios and the number of tasks each converge ran.
+#   and the idempotent rerun (which must report changed=0), with plain Ansible and through Mitogen
+#   (scripts/mitogen-env), each on a fresh host of its own, in the same run.
+#   Prints a table with after/before ratios, the number of tasks each converge ran and the
+#   plain/Mitogen ratio of each time.
 # Usage: scripts/venv-exec bench/hardening.sh
 #   BENCH_VARS=file.yml           extra variables
 #   BENCH_ROLES="sshd hardening"  only these roles (default: those present of firewall sshd fail2ban hardening)
@@ -13,13 +15,15 @@
 #   BENCH_CONNECTION=ssh          default; community.docker.docker or community.docker.docker_api
 #                                 measure the lab's docker exec connection instead (see bench/README.md)
 #   BENCH_PIPELINING=true         false measures the connection without pipelining
+#   BENCH_MITOGEN=both            both (default over ssh): plain, then Mitogen, a fresh host each;
+#                                 0 plain only (default for the docker connections); 1 Mitogen only
 #   BENCH_PROFILE=1               time every task (ansible.posix.profile_tasks) in the logs
 #   BENCH_LOGS=dir                keep both converge logs and the Lynis report in dir
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 image=${LAB_IMAGE:-selfhost-lab:debian12}
-name=bench-hardening-$$
+prefix=bench-hardening-$$
 work=$(mktemp -d)
 policy="Hardened Debian 12 (version 3)"
 cleanup() {
@@ -27,39 +31,42 @@ cleanup() {
     mkdir -p "$BENCH_LOGS"
     cp "$work"/*.log "$work"/*.dat "$BENCH_LOGS"/ 2>/dev/null || true
   fi
-  docker rm -f "$name" >/dev/null 2>&1 || true
+  for mode in plain mitogen; do docker rm -f "$prefix-$mode" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# The lab host, with the flags of TESTBED.md / .config/molecule/config.yml (never --privileged).
-docker run -d --name "$name" --hostname "$name" \
-  --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
-  --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
-  --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_RAW \
-  --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
-  --stop-signal SIGRTMIN+3 "$image" /lib/systemd/systemd >/dev/null
 limit=${BENCH_TIMEOUT:-900}
 in_host() { timeout "$limit" docker exec "$name" "$@"; }
-for _ in $(seq 60); do
-  state=$(in_host systemctl is-system-running 2>/dev/null || true)
-  case $state in running|degraded) break ;; esac
-  sleep 1
-done
-ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
-# Where the host sees this machine's connections from: the operator's address, which fail2ban must
-# never ban (ssh-audit's scans look like failed logins, and the policy scan comes right after).
-gateway=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}' "$name")
-
-# What a fresh VPS has: host keys and a running sshd, a login user with a key. Plus lynis to score it.
 ssh-keygen -q -t ed25519 -N '' -f "$work/key"
-in_host sh -c 'ssh-keygen -A >/dev/null && systemctl start ssh \
-  && useradd -m -s /bin/bash bench && install -d -m 0700 -o bench -g bench ~bench/.ssh \
-  && echo "bench ALL=(ALL) NOPASSWD: ALL" >/etc/sudoers.d/bench && chmod 0440 /etc/sudoers.d/bench'
-docker cp "$work/key.pub" "$name:/home/bench/.ssh/authorized_keys"
-in_host chown bench:bench /home/bench/.ssh/authorized_keys
-in_host apt-get install -y -q --no-install-recommends lynis >/dev/null
+start_host() { # start_host NAME: a fresh lab host with what a fresh VPS has, plus lynis; sets ip, gateway
+  name=$1
+  # The lab host, with the flags of TESTBED.md / .config/molecule/config.yml (never --privileged).
+  docker run -d --name "$name" --hostname "$name" \
+    --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw \
+    --tmpfs /run --tmpfs /run/lock --tmpfs /tmp \
+    --cap-add SYS_ADMIN --cap-add NET_ADMIN --cap-add NET_RAW \
+    --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
+    --stop-signal SIGRTMIN+3 "$image" /lib/systemd/systemd >/dev/null
+  local state
+  for _ in $(seq 60); do
+    state=$(in_host systemctl is-system-running 2>/dev/null || true)
+    case $state in running|degraded) break ;; esac
+    sleep 1
+  done
+  ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
+  # Where the host sees this machine's connections from: the operator's address, which fail2ban must
+  # never ban (ssh-audit's scans look like failed logins, and the policy scan comes right after).
+  gateway=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}' "$name")
+  # What a fresh VPS has: host keys and a running sshd, a login user with a key. Plus lynis to score it.
+  in_host sh -c 'ssh-keygen -A >/dev/null && systemctl start ssh \
+    && useradd -m -s /bin/bash bench && install -d -m 0700 -o bench -g bench ~bench/.ssh \
+    && echo "bench ALL=(ALL) NOPASSWD: ALL" >/etc/sudoers.d/bench && chmod 0440 /etc/sudoers.d/bench'
+  docker cp "$work/key.pub" "$name:/home/bench/.ssh/authorized_keys"
+  in_host chown bench:bench /home/bench/.ssh/authorized_keys
+  in_host apt-get install -y -q --no-install-recommends lynis >/dev/null
+}
 
 lynis_index() { # lynis_index NAME -> index; the report is kept as NAME.dat
   in_host lynis audit system --quick --no-colors --report-file /tmp/lynis-bench.dat >/dev/null 2>&1 || true
@@ -89,9 +96,6 @@ ssh_audit() { # -> "fail warn policy", or "n/a n/a n/a"
   echo "$(grep -c -- '-- \[fail\]' <<<"$out" || true) $(grep -c -- '-- \[warn\]' <<<"$out" || true) $verdict"
 }
 
-lynis_before=$(lynis_index lynis-before)
-read -r fail_before warn_before policy_before < <(ssh_audit) || true
-
 # The hardening roles written so far, in site.yml order; the others are simply absent.
 roles=()
 for r in ${BENCH_ROLES:-firewall sshd fail2ban hardening}; do
@@ -110,17 +114,27 @@ done
   done
 } >"$work/play.yml"
 connection=${BENCH_CONNECTION:-ssh}
-if [ "$connection" = ssh ]; then
-  # The user's path: a login user with a key and sudo, as on a fresh VPS.
-  connection_vars="ansible_host: $ip
+if [ "$connection" = ssh ]; then default_modes=both; else default_modes=0; fi
+case ${BENCH_MITOGEN:-$default_modes} in
+  both) modes=(plain mitogen) ;;
+  1) modes=(mitogen) ;;
+  *) modes=(plain) ;;
+esac
+write_inventory() { # write_inventory FILE: the current host (name, ip, gateway)
+  local connection_vars
+  if [ "$connection" = ssh ]; then
+    # The user's path: a login user with a key and sudo, as on a fresh VPS. Host key checking
+    # off by variable, not only by ssh args: Mitogen puts its own StrictHostKeyChecking first.
+    connection_vars="ansible_host: $ip
       ansible_user: bench
       ansible_become: true
+      ansible_host_key_checking: false
       ansible_ssh_private_key_file: $work/key
       ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-else
-  connection_vars="ansible_connection: $connection"
-fi
-cat >"$work/inventory.yml" <<INV
+  else
+    connection_vars="ansible_connection: $connection"
+  fi
+  cat >"$1" <<INV
 bench:
   hosts:
     $name:
@@ -130,6 +144,9 @@ bench:
       sshd_port_check_host: $ip
       fail2ban_ignoreip: [$gateway]
 INV
+}
+# A fact cache of this run only (each host is fresh).
+export ANSIBLE_CACHE_PLUGIN_CONNECTION="$work/facts"
 extra=()
 [ -n "${BENCH_VARS:-}" ] && extra=(-e "@$BENCH_VARS")
 # Both docker connections can pipeline, but ansible.cfg only turns pipelining on for ssh
@@ -139,35 +156,55 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
   export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks PROFILE_TASKS_TASK_OUTPUT_LIMIT=all
 fi
 
-converge() { # converge LOG -> seconds
-  local start end
+converge() { # converge MODE LOG -> seconds; MODE mitogen runs it through scripts/mitogen-env
+  local start end wrap=()
+  [ "$1" = mitogen ] && wrap=("$root/scripts/mitogen-env")
   start=$(date +%s.%N)
   local rc=0
-  ANSIBLE_CONFIG="$root/ansible.cfg" timeout "$limit" ansible-playbook -i "$work/inventory.yml" "${extra[@]}" \
-    "$work/play.yml" >"$1" 2>&1 || rc=$?
+  ANSIBLE_CONFIG="$root/ansible.cfg" timeout "$limit" "${wrap[@]}" ansible-playbook -i "$work/$1-inventory.yml" \
+    "${extra[@]}" "$work/play.yml" >"$2" 2>&1 || rc=$?
   if [ "$rc" = 124 ]; then
     echo "converge stopped after ${limit}s (BENCH_TIMEOUT; load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
   fi
-  if [ "$rc" != 0 ]; then tail -n 40 "$1" >&2; return 1; fi
+  if [ "$rc" != 0 ]; then tail -n 40 "$2" >&2; return 1; fi
   end=$(date +%s.%N)
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'
 }
 recap() { # recap LOG KEY -> the KEY=N count of the PLAY RECAP line
   grep -Eo "$2=[0-9]+" "$1" | tail -n 1 | cut -d= -f2
 }
-# Over SSH every remote module call runs sudo once: sudo's sessions in the journal count them.
+# Over plain SSH every remote module call runs sudo once: sudo's sessions in the journal count
+# them. Mitogen opens one sudo session per connection and runs every module call inside it.
 remote_calls() {
   if [ "$connection" != ssh ]; then echo 0; return; fi
   in_host journalctl -q --no-pager _COMM=sudo 2>/dev/null | grep -c 'session opened' || true
 }
-calls0=$(remote_calls)
-first=$(converge "$work/first.log")
-calls1=$(remote_calls)
-rerun=$(converge "$work/rerun.log")
-calls2=$(remote_calls)
-changed=$(recap "$work/rerun.log" changed)
-tasks_first=$(( $(recap "$work/first.log" ok) + $(recap "$work/first.log" changed) ))
-tasks_rerun=$(( $(recap "$work/rerun.log" ok) + $(recap "$work/rerun.log" changed) ))
+declare -A first rerun changed tasks_first tasks_rerun calls_first calls_rerun
+# shellcheck disable=SC2034 # read through the namerefs of row() below
+for mode in "${modes[@]}"; do
+  printf '[bench] %s: fresh host %s\n' "$mode" "$prefix-$mode" >&2
+  start_host "$prefix-$mode"
+  write_inventory "$work/$mode-inventory.yml"
+  # Lynis and ssh-audit before: on the first fresh host (every fresh host scores the same).
+  if [ "$mode" = "${modes[0]}" ]; then
+    lynis_before=$(lynis_index lynis-before)
+    read -r fail_before warn_before policy_before < <(ssh_audit) || true
+  fi
+  calls0=$(remote_calls)
+  printf '[bench] %s: first converge\n' "$mode" >&2
+  first[$mode]=$(converge "$mode" "$work/$mode-first.log")
+  calls1=$(remote_calls)
+  printf '[bench] %s: idempotent rerun\n' "$mode" >&2
+  rerun[$mode]=$(converge "$mode" "$work/$mode-rerun.log")
+  calls2=$(remote_calls)
+  changed[$mode]=$(recap "$work/$mode-rerun.log" changed)
+  tasks_first[$mode]=$(( $(recap "$work/$mode-first.log" ok) + $(recap "$work/$mode-first.log" changed) ))
+  tasks_rerun[$mode]=$(( $(recap "$work/$mode-rerun.log" ok) + $(recap "$work/$mode-rerun.log" changed) ))
+  calls_first[$mode]=$((calls1 - calls0))
+  calls_rerun[$mode]=$((calls2 - calls1))
+  # The host scored after is the last one converged; the others go now (the machine is shared).
+  if [ "$mode" != "${modes[-1]}" ]; then docker rm -f "$name" >/dev/null; fi
+done
 
 # The first AIDE database is built in the background: let it finish so Lynis sees it (timed apart).
 aide_wait=0
@@ -189,11 +226,25 @@ printf '%-44s %8s %8s %8s\n' "Lynis hardening index" "$lynis_before" "$lynis_aft
 printf '%-44s %8s %8s %8s\n' "ssh-audit fail" "$fail_before" "$fail_after" "$(ratio "$fail_after" "$fail_before")"
 printf '%-44s %8s %8s %8s\n' "ssh-audit warn" "$warn_before" "$warn_after" "$(ratio "$warn_after" "$warn_before")"
 printf '%-44s %8s %8s\n' "ssh-audit policy $policy" "$policy_before" "$policy_after"
-printf '%-44s %8s %8s\n' "first converge (s), tasks run" "$first" "$tasks_first"
-printf '%-44s %8s %8s %8s\n' "idempotent rerun (s), tasks run, ratio" "$rerun" "$tasks_rerun" "$(ratio "$rerun" "$first")"
+printf '\n%-44s' "converge (roles above)"
+for mode in "${modes[@]}"; do printf ' %8s' "$mode"; done
+[ "${#modes[@]}" = 2 ] && printf ' %14s' "plain/mitogen"
+printf '\n'
+row() { # row LABEL ARRAY [ratio]
+  local -n values=$2
+  printf '%-44s' "$1"
+  for mode in "${modes[@]}"; do printf ' %8s' "${values[$mode]}"; done
+  if [ "${#modes[@]}" = 2 ] && [ -n "${3:-}" ]; then printf ' %14s' "$(ratio "${values[plain]}" "${values[mitogen]}")"; fi
+  printf '\n'
+}
+row "first converge (s)" first ratio
+row "first converge: tasks run" tasks_first
+row "idempotent rerun (s)" rerun ratio
+row "idempotent rerun: tasks run" tasks_rerun
 if [ "$connection" = ssh ]; then
-  printf '%-44s %8s %8s\n' "remote calls: first converge, rerun" "$((calls1 - calls0))" "$((calls2 - calls1))"
+  row "sudo sessions: first converge" calls_first
+  row "sudo sessions: rerun" calls_rerun
 fi
-printf '%-44s %8s\n' "changed on rerun (must be 0)" "$changed"
-printf '%-44s %8s\n' "AIDE first database, waited after (s)" "$aide_wait"
-[ "$changed" = 0 ]
+row "changed on rerun (must be 0)" changed
+printf '%-44s %8s   (on %s)\n' "AIDE first database, waited after (s)" "$aide_wait" "$name"
+for mode in "${modes[@]}"; do [ "${changed[$mode]}" = 0 ] || exit 1; done
