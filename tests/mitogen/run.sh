@@ -4,7 +4,7 @@
 # hardening) through Mitogen, then again: the rerun must report changed=0. Then checks.yml
 # (connection stack ssh+sudo, become_user, command with stdin, async, sshd answers, UFW
 # active) through Mitogen and once more with plain Ansible. Exits non-zero on any failure.
-# Usage: scripts/venv-exec tests/mitogen/run.sh    (TEST_TIMEOUT=600 seconds per playbook)
+# Usage: scripts/venv-exec tests/mitogen/run.sh    (TEST_TIMEOUT=1800 seconds per playbook)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -14,7 +14,7 @@ label="selfhost.mitogen-test=$$"
 work=$(mktemp -d)
 trap 'lab_remove "$label"; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
-limit=${TEST_TIMEOUT:-600}
+limit=${TEST_TIMEOUT:-1800}
 start_all=$(date +%s)
 say() { printf '[mitogen-test] %s\n' "$*" >&2; }
 
