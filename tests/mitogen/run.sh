@@ -75,8 +75,9 @@ changed() { grep -Eo 'changed=[0-9]+' "$1" | tail -n 1 | cut -d= -f2; }
 
 say "converge playbooks/hardening.yml over SSH through Mitogen ($name, $ip)"
 first=$(play "$work/first.log" 1 playbooks/hardening.yml)
-say "rerun"
+say "first converge: ${first}s; rerun"
 rerun=$(play "$work/rerun.log" 1 playbooks/hardening.yml)
+say "rerun: ${rerun}s"
 rerun_changed=$(changed "$work/rerun.log")
 if [ "$rerun_changed" != 0 ]; then
   say "FAILED: the rerun through Mitogen reported changed=$rerun_changed"
