@@ -8,7 +8,8 @@ RUN := scripts/venv-exec
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: lint sanity unit build-check molecule  ## Everything CI runs: lint, sanity, unit tests, build check, every Molecule scenario
+test:  ## Everything CI runs: lint, sanity, unit tests, build check, every Molecule scenario, then a time table
+	scripts/test.sh
 
 lint: tools  ## ansible-lint (production profile), yamllint, antsibull-changelog, actionlint, shellcheck
 	$(RUN) scripts/lint.sh
