@@ -18,7 +18,10 @@ write: celery_writable_paths) after its work and before it returns, so after the
   duplicated = tokens recorded more than once.
 After the last round the driver waits until every token is recorded and nothing new was
 recorded for --settle seconds (set it above visibility_timeout + the restore sweep, so that
-redeliveries of killed workers' messages are seen), never longer than --max-wait seconds.
+redeliveries of killed workers' messages are seen) - on Redis also as soon as the queue and
+the unacked hash are empty and nothing new came for 3 s - never longer than --max-wait
+seconds ("settled": false then: the workers had not worked through the backlog, so the
+counts are not a loss measurement).
 
 Options (defaults):
   --rounds 5  --tasks 500  --rate 40  --kills 2  --task-seconds 0.02
@@ -27,7 +30,7 @@ Options (defaults):
   --units 'celery-worker@*.service'      systemd unit pattern of the workers to kill
   --broker-restart 'systemctl restart redis-server'   ('' = no broker restart)
   --record-dir /srv/celery-storm         --queue default
-  --settle 15  --max-wait 120  --broker-url URL (default: the app's)
+  --settle 15  --max-wait 150  --broker-url URL (default: the app's)
 
 Output: one JSON line, e.g.
   {"rounds": [{"round": 1, "sent": 500, "lost": 0, "duplicated": 1, "extra_runs": 1,
@@ -75,7 +78,7 @@ def parse_args(argv):
     parser.add_argument("--record-dir", default="/srv/celery-storm")
     parser.add_argument("--queue", default="default")
     parser.add_argument("--settle", type=float, default=15.0)
-    parser.add_argument("--max-wait", type=float, default=120.0)
+    parser.add_argument("--max-wait", type=float, default=150.0)
     parser.add_argument("--broker-url", default="")
     return parser.parse_args(argv)
 
@@ -220,6 +223,18 @@ def storm_round(app, number, path, units, args):
     return stats, tokens
 
 
+def redis_pending(broker_url, queue):
+    """Messages a Redis broker still holds for the queue: its lists and the unacked hash."""
+    import redis  # the Redis transport's client, present with celery[redis]
+
+    client = redis.Redis.from_url(broker_url)
+    try:
+        names = [k for k in client.scan_iter(match=queue + "*", count=1000) if client.type(k) == b"list"]
+        return sum(client.llen(k) for k in names) + client.hlen("unacked")
+    except redis.RedisError:
+        return -1
+
+
 def redis_where(broker_url, queue, lost):
     """Where each lost token's message is in a Redis broker (queue list, unacked hash, nowhere)."""
     import redis  # the Redis transport's client, present with celery[redis]
@@ -270,15 +285,25 @@ def main(argv):
         tokens.extend(sent)
         # Each round starts with the workers back (they were killed during the last one).
         wait_active(units, 30)
-    # Settle: every token recorded and nothing new for --settle seconds, at most --max-wait.
+    # Settle, at most --max-wait: every token recorded and nothing new for --settle seconds
+    # (late duplicates); or, on Redis, nothing left in the queue or the unacked hash (nothing
+    # can come back any more) and nothing new for 3 s; on other brokers nothing new for --settle.
+    pending = redis_pending if broker_url.startswith(("redis://", "rediss://")) else None
     deadline = time.monotonic() + args.max_wait
-    last_total, last_change = -1, time.monotonic()
+    last_total, last_change, settled = -1, time.monotonic(), False
     while time.monotonic() < deadline:
         records = read_records(path)
         total = sum(records.values())
         if total != last_total:
             last_total, last_change = total, time.monotonic()
-        if time.monotonic() - last_change >= args.settle:
+        quiet = time.monotonic() - last_change
+        if all(records[t] for t in tokens) and quiet >= args.settle:
+            settled = True
+        elif pending is not None and quiet >= 3 and pending(broker_url, args.queue) == 0:
+            settled = True
+        elif pending is None and quiet >= args.settle:
+            settled = True
+        if settled:
             break
         time.sleep(0.5)
     records = read_records(path)
@@ -293,7 +318,7 @@ def main(argv):
         "rounds": rounds, "sent": len(tokens), "lost": len(lost),
         "duplicated": sum(s["duplicated"] for s in rounds), "lost_tokens": lost[:50],
         "seconds": round(time.monotonic() - began, 1), "broker": broker_url.split(":", 1)[0],
-        "units": units, "record_file": path, "settled": time.monotonic() < deadline,
+        "units": units, "record_file": path, "settled": settled,
     }
     if lost and broker_url.startswith(("redis://", "rediss://")):
         try:
