@@ -14,7 +14,7 @@ import uuid
 import pytest
 import testinfra
 
-from labtest import bridge_address
+from labtest import bridge_address, rerun_converge
 
 DISTRO = os.environ.get("LAB_DISTRO", "debian12")
 NAMES = {role: "site-%s-%s" % (role, DISTRO) for role in ("edge", "worker", "db", "mon")}
@@ -91,7 +91,8 @@ def test_node_exporter_refused_from_non_monitoring_hosts(hosts, ips, source, tar
                                                   ("db", 9121, "redis_exporter"),
                                                   ("db", 9187, "postgres_exporter")])
 def test_service_exporters_open_to_the_monitoring_host_only(hosts, ips, target, port, exporter):
-    if not hosts[target].socket("tcp://%d" % port).is_listening:
+    # Exporters bind to the host's scrape address (not 0.0.0.0): any listener on the port counts.
+    if not hosts[target].run("ss -Htln 'sport = :%d'" % port).stdout.strip():
         pytest.skip("%s is not listening on %s: not part of this site.yml" % (exporter, target))
     assert connects(hosts["mon"], ips[target], port), "the monitoring host cannot scrape %s" % exporter
     others = [name for name in ("edge", "worker", "db") if name != target]
@@ -155,3 +156,18 @@ def test_db_backup_lands_in_the_repository_and_restores_identically(hosts):
 def test_edge_answers_https_with_the_placeholder_certificate(hosts, ips):
     out = hosts["mon"].run("curl -sk --resolve lab.test:443:%s https://lab.test/" % ips["edge"])
     assert out.rc == 0 and "selfhost lab" in out.stdout, out.stderr
+
+
+# --- Check mode --------------------------------------------------------------------------------
+
+def test_site_in_check_mode_on_the_converged_fleet_changes_nothing_and_fails_nowhere():
+    """`ansible-playbook site.yml --check --diff` is how an operator previews a change: on the
+    converged fleet it must run through (no task failing on a read that check mode skipped) and
+    report changed=0."""
+    run = rerun_converge("site", callback="ansible.posix.json", args=["--check", "--diff"], timeout=1800)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    data = json.loads(run.stdout)
+    changed = sorted({"%s: %s" % (name, task["task"]["name"]) for play in data["plays"] for task in play["tasks"]
+                      for name, result in task["hosts"].items() if result.get("changed")})
+    assert all(host["failures"] == 0 and host["unreachable"] == 0 for host in data["stats"].values()), data["stats"]
+    assert changed == []
