@@ -12,5 +12,5 @@ antsibull-changelog lint
 echo "== actionlint"
 actionlint -no-color .github/workflows/*.yml
 echo "== shellcheck"
-git ls-files -co --exclude-standard -z -- '*.sh' scripts/venv-exec .ci/run | xargs -0 -r shellcheck
+git ls-files -co --exclude-standard -z -- '*.sh' scripts/venv-exec scripts/mitogen-env .ci/run | xargs -0 -r shellcheck
 echo "lint: ok"
