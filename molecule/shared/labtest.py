@@ -24,7 +24,7 @@ def bridge_address(name):
     return out
 
 
-def rerun_converge(scenario, extra_vars=None, callback=None, timeout=900, playbook="converge.yml"):
+def rerun_converge(scenario, extra_vars=None, callback=None, timeout=900, playbook="converge.yml", args=()):
     """Run the scenario's converge.yml (or another of its playbooks) again from a test, with Molecule's
     inventory and the project's ansible.cfg (not Molecule's environment); skips when Molecule's
     inventory is not known."""
@@ -39,7 +39,7 @@ def rerun_converge(scenario, extra_vars=None, callback=None, timeout=900, playbo
                MOLECULE_EPHEMERAL_DIRECTORY=os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ""))
     if callback:
         env["ANSIBLE_STDOUT_CALLBACK"] = callback
-    args = ["ansible-playbook", "-i", inventory, os.path.join(ROOT, "molecule", scenario, playbook)]
+    command = ["ansible-playbook", "-i", inventory, os.path.join(ROOT, "molecule", scenario, playbook)]
     if extra_vars:
-        args += ["-e", json.dumps(extra_vars)]
-    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        command += ["-e", json.dumps(extra_vars)]
+    return subprocess.run(command + list(args), cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
