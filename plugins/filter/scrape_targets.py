@@ -24,7 +24,7 @@ description:
   - The port is the job's C(port), or the host variable named by the job's C(port_var) when the
     host defines it (for example C(node_exporter_port) set per host).
   - A job with C(enabled_var) leaves out every host whose host variable of that name is false
-    (for example C(celery_flower_enabled: false) in the inventory), so Prometheus does not scrape
+    (for example C(celery_flower_enabled) set to false in the inventory), so Prometheus does not scrape
     a service that is turned off there (a target that can never answer fires C(TargetDown)).
     A host that does not define the variable is kept.
   - Every target carries a C(host) label with the inventory name, the job's C(labels), and the
