@@ -10,7 +10,7 @@
 set -eu
 candidate=$1
 shift
-plugins_dir=$(ls -d /usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins | sort -V | tail -n 1)
+plugins_dir=$(printf '%s\n' /usr/lib/rabbitmq/lib/rabbitmq_server-*/plugins | sort -V | tail -n 1)
 schemas=""
 for app in rabbit "$@"; do
     if ! ls -d "$plugins_dir/$app"-* >/dev/null 2>&1; then
