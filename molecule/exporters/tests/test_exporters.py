@@ -231,4 +231,3 @@ def test_exporters_bind_to_the_scrape_address_only(mon, service):
     probe = "python3 -c \"import socket; socket.create_connection(('%s', %d), timeout=3)\"" % (ip, NODE_PORT)
     assert mon.run(probe).rc == 0, "the monitoring host must reach the node exporter"
     assert not connects(ip, NODE_PORT), "the node exporter must be closed to non-monitoring hosts"
-
