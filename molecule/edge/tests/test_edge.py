@@ -279,10 +279,13 @@ def test_forced_renewal_is_served_without_dropping_requests(host):
     before = _served_cert(host).stdout
     serial_before = re.search(r"serial=(\w+)", before).group(1)
     # Requests in flight during the renewal and the reload: a bounded loop in its own unit
-    # (a plain background job would end with the exec session).
+    # (a plain background job would end with the exec session). HTTP/1.1: over HTTP/2 a worker
+    # that is exiting answers a connection it had just accepted with GOAWAY before any stream
+    # (seen 1 in 1,800 under load). RFC 9113 6.8 makes such a request safe to retry and browsers
+    # do; curl reports it as a framing error instead.
     host.run("systemctl reset-failed renew-probe 2>/dev/null; rm -f /root/during-renew.log")
     loop = (
-        "for i in $(seq 1 150); do curl -sk -o /dev/null -w \"%%{http_code}\\n\" %s"
+        "for i in $(seq 1 150); do curl --http1.1 -sk -o /dev/null -w \"%%{http_code} %%{exitcode} %%{errormsg}\\n\" %s"
         " https://edge.test/healthz; done > /root/during-renew.log 2>&1" % RESOLVE
     )
     started = host.run("systemd-run --unit renew-probe sh -c '%s'" % loop)
@@ -302,8 +305,9 @@ def test_forced_renewal_is_served_without_dropping_requests(host):
     live = host.check_output("openssl x509 -noout -serial -in /etc/letsencrypt/live/edge/cert.pem")
     assert live == "serial=%s" % serial_after
     host.run("for i in $(seq 1 60); do systemctl is-active --quiet renew-probe || break; sleep 0.5; done")
-    codes = host.file("/root/during-renew.log").content_string.split()
-    assert codes and set(codes) == {"200"}, codes
+    answers = host.file("/root/during-renew.log").content_string.splitlines()
+    failed = [line for line in answers if not line.startswith("200 0 ")]
+    assert answers and not failed, "%d of %d requests failed: %s" % (len(failed), len(answers), failed[:5])
 
 
 def test_expiry_metric_published_when_textfile_dir_exists(host):
