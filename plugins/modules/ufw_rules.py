@@ -19,8 +19,8 @@ description:
     the two opened it.
   - UFW's own rule files (C(/etc/ufw/user.rules), C(user6.rules)) say which rules are already there;
     C(ufw) runs only for the others, and C(changed) is whether those files differ afterwards, as with
-    M(community.general.ufw). A rule whose address UFW writes in another form simply runs C(ufw),
-    which then skips it.
+    M(community.general.ufw). A source is compared in the form UFW writes it (C(10.0.0.5/32) as
+    C(10.0.0.5)), so check mode predicts no change for a rule in place either.
   - Rules can be added while UFW is inactive; UFW loads them when it is enabled. The module never
     enables, disables or reloads UFW.
 author:
@@ -216,13 +216,19 @@ def families(rule, ipv6):
     return out
 
 
+def ufw_address(source):
+    """The form UFW writes a source in: a single address without /32 or /128, compressed (IPv6)."""
+    network = ipaddress.ip_network(to_text(source))
+    return str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
+
+
 def in_place(action, delete, rule, ipv6, tuples):
     """True when UFW's rule files already say what the step asks: nothing for ufw to do."""
     forms = families(rule, ipv6)
     if not forms:
         return False
     for family, anywhere in forms:
-        source = anywhere if rule['from_ip'] == 'any' else rule['from_ip']
+        source = anywhere if rule['from_ip'] == 'any' else ufw_address(rule['from_ip'])
         prefix = 'route:' if rule['route'] else ''
         record = "%s%s %s %s %s any %s in" % (prefix, action, rule['proto'], rule['port'], anywhere, source)
         present = tuples[family]

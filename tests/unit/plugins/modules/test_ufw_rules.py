@@ -25,7 +25,6 @@ class FakeUfw(object):
         self.ipv6 = ipv6
         self.calls = []
         self.rc = 0
-        self.skipping = False
 
     def write(self, family, records):
         self.files[family].write_text(HEAD + "".join("### tuple ### %s\n-A ufw-user-input -j ACCEPT\n\n" % r for r in records))
@@ -37,8 +36,6 @@ class FakeUfw(object):
         self.calls.append(list(argv))
         if self.rc:
             return self.rc, "", "ERROR: Invalid syntax"
-        if self.skipping:
-            return 0, "Skipping adding existing rule\n", ""
         args = list(argv[1:])
         route = args[0] == "route" and bool(args.pop(0))
         delete = args[0] == "delete" and bool(args.pop(0))
@@ -150,14 +147,19 @@ def test_without_ipv6_only_the_ipv4_form_is_expected(ufw, capsys):
     assert result["changed"] is False and ufw.calls == []
 
 
-def test_a_rule_ufw_already_holds_in_another_form_runs_ufw_but_is_no_change(ufw, capsys):
-    ufw.write(4, [SSH4, "allow tcp 8080 0.0.0.0/0 any 10.0.0.1 in"])
-    # UFW writes 10.0.0.1/32 as 10.0.0.1: the module cannot tell, ufw runs and finds nothing to do.
-    ufw.skipping = True
-    result, failed = run_module(ufw_rules.main, capsys, {"rules": [{"port": 8080, "from": "10.0.0.1/32"}]})
+@pytest.mark.parametrize("given, written", [
+    ("10.0.0.1/32", "10.0.0.1"),
+    ("2001:db8:0:0::1/128", "2001:db8::1"),
+])
+@pytest.mark.parametrize("check", [False, True])
+def test_a_source_is_compared_in_the_form_ufw_writes_it(ufw, capsys, given, written, check):
+    family = 6 if ":" in given else 4
+    anywhere = "::/0" if family == 6 else "0.0.0.0/0"
+    ufw.write(family, [SSH6 if family == 6 else SSH4, "allow tcp 8080 %s any %s in" % (anywhere, written)])
+    result, failed = run_module(ufw_rules.main, capsys, {"rules": [{"port": 8080, "from": given}]}, check=check)
     assert not failed
-    assert len(ufw.calls) == 1
-    assert result["changed"] is False
+    assert result["changed"] is False and result["commands"] == []
+    assert ufw.calls == []
 
 
 def test_check_mode_reports_without_running(ufw, capsys):
