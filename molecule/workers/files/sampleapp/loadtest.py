@@ -12,20 +12,9 @@ import subprocess
 import sys
 import time
 
-ENV_FILE = "/etc/celery/celery.env"
+import labenv
 
-
-def load_env():
-    with open(ENV_FILE, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                key, value = line.split("=", 1)
-                os.environ[key] = value.strip('"')
-    sys.path[:0] = os.environ["PYTHONPATH"].split(":")
-
-
-load_env()
+labenv.load_env()
 import sampleapp  # noqa: E402  (needs the environment first)
 
 

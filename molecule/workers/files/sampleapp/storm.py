@@ -52,17 +52,9 @@ import subprocess
 import sys
 import time
 
+import labenv
+
 ENV_FILE = "/etc/celery/celery.env"
-
-
-def load_env():
-    with open(ENV_FILE, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                key, value = line.split("=", 1)
-                os.environ.setdefault(key, value.strip('"'))
-    sys.path[:0] = os.environ.get("PYTHONPATH", "").split(":")
 
 
 def parse_args(argv):
@@ -266,7 +258,7 @@ def redis_where(broker_url, queue, lost):
 
 def main(argv):
     args = parse_args(argv)
-    load_env()
+    labenv.load_env(ENV_FILE, override=False)
     if args.broker_url:
         os.environ["CELERY_BROKER_URL"] = args.broker_url
     import sampleapp  # noqa: E402  (needs the environment first)
