@@ -422,6 +422,12 @@ def test_runbook_restores_a_set_in_place_only_with_confirmation(host):
     assert wrong.returncode != 0
     assert manifest(host, "/srv/data") == damaged, "an unconfirmed restore changed files"
     assert _app_starts(host) == starts, "an unconfirmed restore touched the services"
+    # A preview: check mode runs through, reading which services it would stop, and changes nothing.
+    preview = _restore(host, "-e", "restore_restic_set=data-local", "-e", "restore_confirm=data-local", "--check")
+    assert preview.returncode == 0, preview.stdout[-4000:] + preview.stderr[-2000:]
+    assert "Stop the services that write the set's paths" in preview.stdout
+    assert manifest(host, "/srv/data") == damaged, "a restore in check mode changed files"
+    assert _app_starts(host) == starts and host.service("lab-app.service").is_running
 
     run = _restore(host, "-e", "restore_restic_set=data-local", "-e", "restore_confirm=data-local")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
