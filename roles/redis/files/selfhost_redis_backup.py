@@ -138,7 +138,8 @@ def snapshots(config):
 # ---------------------------------------------------------------- snapshot
 
 def bgsave(config):
-    """Start a background save that begins after this call; returns LASTSAVE before it."""
+    """Start a background save that begins after this call; returns LASTSAVE before it, and
+    whether the save is running already (started, not scheduled behind another child)."""
     timeout = int(config['timeout_seconds'])
     while True:
         before = int(cli(config, 'LASTSAVE'))
@@ -149,7 +150,7 @@ def bgsave(config):
             continue
         answer = cli(config, 'BGSAVE', 'SCHEDULE', check=False)
         if answer.startswith(('Background saving started', 'Background saving scheduled')):
-            return before
+            return before, answer.startswith('Background saving started')
         if 'already in progress' in answer:
             # Someone else's save: ours must start after it, or it might miss recent writes.
             wait_for('the running background save',
@@ -161,15 +162,20 @@ def bgsave(config):
 def cmd_snapshot(config):
     started = time.monotonic()
     timeout = int(config['timeout_seconds'])
-    before = bgsave(config)
+    before, running = bgsave(config)
 
-    saved = {}
+    saved = {'running': running}
 
     def finished():
         persistence = info(config, 'persistence')
         lastsave = int(cli(config, 'LASTSAVE'))
         if lastsave > before and persistence.get('rdb_bgsave_in_progress') == '0':
             saved['at'] = lastsave
+            return persistence
+        if persistence.get('rdb_bgsave_in_progress') != '0':
+            saved['running'] = True
+        elif saved['running'] and persistence.get('rdb_last_bgsave_status') == 'err':
+            # LASTSAVE moves on only after a successful save: ours has ended and failed.
             return persistence
         return None
 

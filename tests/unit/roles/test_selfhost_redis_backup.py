@@ -461,12 +461,27 @@ def test_a_bgsave_that_never_finishes_times_out(config, server, clock, previous,
     assert server.checked == []                         # nothing was copied
 
 
-def test_a_failed_bgsave_fails_the_run(config, server, clock, previous, capsys, monkeypatch):
-    # Redis moves LASTSAVE on only after a save succeeded.
+@pytest.mark.parametrize('aof_rewrite', [0, 30])
+def test_a_failed_bgsave_fails_the_run_when_it_ends(config, server, clock, previous, capsys, monkeypatch, aof_rewrite):
+    # Redis moves LASTSAVE on only after a successful save: a failed one (disk full, a bad
+    # directory) leaves it, and says rdb_last_bgsave_status:err. The run reports that save's failure
+    # when it ends, not a timeout 600 s later. A scheduled save (behind an AOF rewrite) too.
     server.save_ok = False
+    server.aof_until = clock.now + aof_rewrite if aof_rewrite else None
+    started = clock.mono
     code, rep = run_main(config, capsys, monkeypatch, 'snapshot')
-    assert code == 1 and rep['ok'] is False
-    assert listing(config['backup_dir']) == previous[0] and read_metric(config) == previous[1]
+    assert_failed_cleanly(config, rep, code, previous[0], previous[1],
+                          'the background save failed (rdb_last_bgsave_status err)')
+    assert clock.mono - started < aof_rewrite + 10
+    assert server.checked == []
+
+
+def test_an_old_failed_save_does_not_fail_a_scheduled_one(config, server, clock, capsys, monkeypatch):
+    # The status of the save before ours says err until ours has run.
+    server.status = 'err'
+    server.aof_until = clock.now + 30
+    code, rep = run_main(config, capsys, monkeypatch, 'snapshot')
+    assert code == 0 and rep['ok'] is True and server.lastsave >= START + 30
 
 
 @pytest.mark.parametrize('damage, match', [
