@@ -15,7 +15,7 @@ description:
   - Given a mapping of variable names to their values, returns the place of every string that is
     still a placeholder of the inventories' C(vault.yml.example) files, and nothing of the value.
   - A string is a placeholder when it contains the words C(change) and C(me), in any case, joined
-    by at most one character that is not a letter or digit and not part of a longer word:
+    by at most one character that is not a letter or digit and not part of a longer word, as in
     C(change-me-long-random), C(AKIA-CHANGE-ME), C(https://hooks.slack.com/services/CHANGE/ME/please),
     C(changeme). C(exchange-meadow) is not one.
   - Lists and mappings are searched through. A place is the variable name, then C(.key) for a
