@@ -7,5 +7,11 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/ansible_collections/selfhost"
 ln -s "$root" "$work/ansible_collections/selfhost/platform"
 cd "$work/ansible_collections/selfhost/platform"
-# pytest exits 5 when it collects nothing: that is a failure here, as it should be.
-PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}" python -m pytest -p no:cacheprovider tests/unit "$@"
+# Test files or directories given as arguments (relative to the checkout) replace tests/unit;
+# options alone (-q, -k EXPR) keep it. pytest exits 5 when it collects nothing: that is a
+# failure here, as it should be.
+paths=(tests/unit)
+for arg in "$@"; do
+  case "$arg" in -*) ;; *) [ -e "${arg%%::*}" ] && paths=() ;; esac
+done
+PYTHONPATH="$work${PYTHONPATH:+:$PYTHONPATH}" python -m pytest -p no:cacheprovider "${paths[@]}" "$@"
