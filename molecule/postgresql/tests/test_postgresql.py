@@ -39,7 +39,9 @@ def test_memory_settings_follow_the_budget(host):
 
 def test_server_validation_rejects_a_bad_candidate(host):
     host.run("printf \"shared_buffers = 'lots'\\n\" > /tmp/bad.conf; printf 'work_mem = 16MB\\n' > /tmp/good.conf")
-    validate = "/usr/local/libexec/selfhost/postgresql-validate /usr/lib/postgresql/15/bin /etc/postgresql/15/main/postgresql.conf"
+    version = host.check_output("ls /etc/postgresql").split()[0]   # 15 on Debian 12, 14/16 on Ubuntu
+    validate = "/usr/local/libexec/selfhost/postgresql-validate /usr/lib/postgresql/%s/bin /etc/postgresql/%s/main/postgresql.conf" % (
+        version, version)
     bad = host.run(validate + " /tmp/bad.conf")
     assert bad.rc != 0
     assert "shared_buffers" in bad.stderr
