@@ -78,12 +78,15 @@ total=$(($(date +%s) - total_start))
 failed=0 passed=0
 printf '\n%-18s %-8s %8s\n' scenario result seconds
 printf '%-18s %-8s %8s\n' ------------------ -------- --------
+sum=0
 for s in "${scenarios[@]}"; do
   read -r _ rc secs <"$logdir/$s.result" || { rc=1; secs=0; }
   if [ "$rc" -eq 0 ]; then passed=$((passed + 1)); res=passed; else failed=$((failed + 1)); res=FAILED; fi
+  sum=$((sum + secs))
   printf '%-18s %-8s %8s%s\n' "$s" "$res" "$secs" "$(through_mitogen "$s" && echo '  Mitogen')"
 done
-printf '%-18s %-8s %8s\n' "(wall clock)" "" "$total"
+# The sum over the wall clock is how many scenarios ran side by side on average.
+printf '%-18s %-8s %8s\n' "(sum)" "" "$sum" "(wall clock)" "" "$total"
 
 for s in "${scenarios[@]}"; do
   read -r _ rc _ <"$logdir/$s.result" 2>/dev/null || rc=1
