@@ -7,12 +7,8 @@
 # MOLECULE_MITOGEN="name ..." runs those scenarios' playbooks through Mitogen's docker
 # connection (tests/mitogen/molecule-docker.yml), the others with plain Ansible. The default,
 # "all", is every scenario but those in MOLECULE_PLAIN (default "base"); "none" (or empty) runs
-# all of them plain. Through Mitogen the suite's scenarios took 3766 s against 6345 s plain (one
-# run each, two at a time on 2 cores): most of a scenario's time was Ansible's per-task
-# `docker exec`, not the work in the modules. Plain Ansible stays tested: the base scenario
-# whole, and every converge a test reruns (labtest.rerun_converge clears ANSIBLE_*, so the
-# strategy is the checkout's plain one). The create and destroy plays stay plain (their
-# strategy is pinned).
+# all of them plain. The create and destroy plays stay plain (their strategy is pinned). Why
+# the suite runs so, its figures and how plain Ansible stays tested: docs/mitogen.md.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
