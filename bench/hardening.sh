@@ -22,6 +22,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/lib-lab.sh
+. scripts/lib-lab.sh
 image=${LAB_IMAGE:-selfhost-lab:debian12}
 prefix=bench-hardening-$$
 work=$(mktemp -d)
@@ -60,11 +62,7 @@ start_host() { # start_host NAME: a fresh lab host with what a fresh VPS has, pl
   # never ban (ssh-audit's scans look like failed logins, and the policy scan comes right after).
   gateway=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}' "$name")
   # What a fresh VPS has: host keys and a running sshd, a login user with a key. Plus lynis to score it.
-  in_host sh -c 'ssh-keygen -A >/dev/null && systemctl start ssh \
-    && useradd -m -s /bin/bash bench && install -d -m 0700 -o bench -g bench ~bench/.ssh \
-    && echo "bench ALL=(ALL) NOPASSWD: ALL" >/etc/sudoers.d/bench && chmod 0440 /etc/sudoers.d/bench'
-  docker cp "$work/key.pub" "$name:/home/bench/.ssh/authorized_keys"
-  in_host chown bench:bench /home/bench/.ssh/authorized_keys
+  lab_prepare_ssh "$name" bench "$work/key.pub"
   in_host apt-get install -y -q --no-install-recommends lynis >/dev/null
 }
 

@@ -54,10 +54,25 @@ lab_host_groups() {
   echo "$groups"
 }
 
+# lab_prepare_ssh NAME USER PUBKEY_FILE: what a fresh VPS has: host keys, a running sshd and a
+# login user with that key and passwordless sudo. A group of the user's name may exist already
+# (Debian ships `operator`): the user then gets the default group, as ansible.builtin.user does.
+lab_prepare_ssh() {
+  local name=$1 user=$2 key=$3
+  docker exec "$name" sh -c "ssh-keygen -A >/dev/null && systemctl start ssh \
+    && useradd -m -s /bin/bash \$(getent group $user >/dev/null && echo -N) $user \
+    && install -d -m 0700 -o $user -g \$(id -g $user) /home/$user/.ssh \
+    && echo '$user ALL=(ALL) NOPASSWD: ALL' >/etc/sudoers.d/$user && chmod 0440 /etc/sudoers.d/$user"
+  docker cp "$key" "$name:/home/$user/.ssh/authorized_keys"
+  docker exec "$name" chown "$user:" "/home/$user/.ssh/authorized_keys"
+}
+
 # lab_write_inventory FILE OPERATOR_PUBKEY LAYOUT NAME...: a YAML inventory over the Docker
 # connection, each host with its bridge address as selfhost_private_address.
+# LAB_SSH_KEY=private-key-file: reach the hosts over SSH instead (the users' path), as the
+# lab's admin user `operator` (lab_prepare_ssh), each host at its bridge address.
 lab_write_inventory() {
-  local file=$1 key=$2 layout=$3 name group i count
+  local file=$1 key=$2 layout=$3 name group i count address
   shift 3
   count=$#
   declare -A members=()
@@ -73,14 +88,27 @@ lab_write_inventory() {
     echo "# Written by scripts/lib-lab.sh: local lab hosts (Docker containers), layout $layout."
     echo "all:"
     echo "  vars:"
-    echo "    ansible_connection: community.docker.docker"
+    if [ -n "${LAB_SSH_KEY:-}" ]; then
+      echo "    ansible_user: operator"
+      echo "    ansible_ssh_private_key_file: $LAB_SSH_KEY"
+      echo "    ansible_ssh_common_args: -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes"
+      # Mitogen puts its own StrictHostKeyChecking before ssh_common_args (ssh takes the first).
+      echo "    ansible_host_key_checking: false"
+      # The controller's address as the hosts see it (their bridge's gateway): fail2ban must
+      # never ban the operator.
+      echo "    fail2ban_ignoreip: [$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}' "$1")]"
+    else
+      echo "    ansible_connection: community.docker.docker"
+    fi
     echo "    selfhost_lab_operator_key: \"$key\""
     echo "  children:"
     echo "    selfhost:"
     echo "      hosts:"
     for name in "$@"; do
+      address=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
       echo "        $name:"
-      echo "          selfhost_private_address: $(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")"
+      echo "          selfhost_private_address: $address"
+      [ -z "${LAB_SSH_KEY:-}" ] || echo "          ansible_host: $address"
     done
     for group in $LAB_GROUPS; do
       echo "    $group:"

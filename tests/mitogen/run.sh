@@ -21,13 +21,8 @@ say() { printf '[mitogen-test] %s\n' "$*" >&2; }
 name=$(lab_start_hosts "mitogen-test$$" 1 "$label")
 ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$name")
 gateway=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}' "$name")
-# What a fresh VPS has: host keys, a running sshd, a login user with a key and sudo.
 ssh-keygen -q -t ed25519 -N '' -f "$work/key"
-docker exec "$name" sh -c 'ssh-keygen -A >/dev/null && systemctl start ssh \
-  && useradd -m -s /bin/bash deploy && install -d -m 0700 -o deploy -g deploy ~deploy/.ssh \
-  && echo "deploy ALL=(ALL) NOPASSWD: ALL" >/etc/sudoers.d/deploy && chmod 0440 /etc/sudoers.d/deploy'
-docker cp "$work/key.pub" "$name:/home/deploy/.ssh/authorized_keys"
-docker exec "$name" chown deploy:deploy /home/deploy/.ssh/authorized_keys
+lab_prepare_ssh "$name" deploy "$work/key.pub"
 
 cat >"$work/hosts.yml" <<INV
 lab:
