@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Keep the Jinja in roles and playbooks small (issue 17).
 
 Fails, listing file, path and length, on every templated string (one containing
