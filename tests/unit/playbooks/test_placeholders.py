@@ -136,3 +136,28 @@ def test_every_role_that_reads_a_vault_secret_refuses_its_placeholders(inventory
             assert MESSAGE in message, (role, message)
             assert message.split(': still', 1)[0].split(', ') == names, (role, message)
     assert_no_secret(out)
+
+
+RABBITMQ_CHECKS = """
+- name: Run the RabbitMQ checks on a placeholder password
+  hosts: localhost
+  gather_facts: false
+  vars:
+    rabbitmq_vhosts:
+      - {vhost: app, user: app, password: change-me-at-least-16-characters}
+      - {vhost: old, user: old, state: absent}
+  tasks:
+    - name: Include the checks
+      ansible.builtin.include_role:
+        name: selfhost.platform.rabbitmq
+        tasks_from: assert
+"""
+
+
+def test_rabbitmq_refuses_a_placeholder_vhost_password(tmp_path):
+    # No example inventory wires RabbitMQ, so its vhost passwords are given here.
+    (tmp_path / 'rabbitmq.yml').write_text(RABBITMQ_CHECKS)
+    rc, out = play(str(tmp_path), str(tmp_path / 'rabbitmq.yml'))
+    assert rc != 0, out[-3000:]
+    assert 'rabbitmq_vhosts.app: still the' in out and MESSAGE in out, out[-3000:]
+    assert 'change-me-at-least-16-characters' not in out, out[-3000:]
