@@ -41,11 +41,13 @@ def inventory(tmp_path_factory):
     return str(path)
 
 
-def play(inventory, playbook, *extra):
+def play(inventory, playbook, *extra, tags=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'MOLECULE_'))}
     env.update(ANSIBLE_CONFIG=os.path.join(ROOT, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_CACHE_PLUGIN='memory', ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.ansible', 'collections'))
     args = ['ansible-playbook', '-i', inventory, os.path.join(ROOT, 'playbooks', playbook)]
+    if tags:
+        args += ['--tags', tags]
     for item in extra:
         args += ['-e', item]
     run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
@@ -80,3 +82,36 @@ def test_bad_input_stops_site_in_its_first_play(inventory, setting, named, why):
     # Nothing after the preflight play ran: the only play started is the check.
     plays = [line.split('[', 1)[1].split(']', 1)[0] for line in out.splitlines() if line.startswith('PLAY [')]
     assert plays == ["Check every role's input before any host is changed"], out[-3000:]
+
+
+# A role after a preflight play of the same run does not check its input again; alone, it does.
+# Under --tags with no task of the role, only its always-tagged steps run (checks, OS variables).
+ROLE_AFTER_PREFLIGHT = """
+- name: Check grafana's input first
+  hosts: pf-mon
+  gather_facts: true
+  tags: [always]
+  roles:
+    - role: selfhost.platform.preflight
+      vars:
+        preflight_only: {only}
+- name: Apply grafana
+  hosts: pf-mon
+  gather_facts: false
+  tasks:
+    - name: Include the role
+      ansible.builtin.include_role:
+        name: selfhost.platform.grafana
+      tags: [always]
+"""
+
+
+@pytest.mark.parametrize('only, checks_again', [(['grafana'], False), (['base'], True)])
+def test_a_role_checks_its_input_once_per_run(inventory, tmp_path, only, checks_again):
+    playbook = tmp_path / 'role.yml'
+    playbook.write_text(ROLE_AFTER_PREFLIGHT.format(only=json.dumps(only)))
+    rc, out = play(inventory, str(playbook), tags='grafana_nothing')
+    assert rc == 0, out[-3000:]
+    role_checks = out.split('TASK [selfhost.platform.grafana : Check the variables', 1)[1].split('TASK [', 1)[0]
+    assert ('included:' in role_checks) is checks_again, out[-3000:]
+    assert ('skipping:' in role_checks) is not checks_again, out[-3000:]
