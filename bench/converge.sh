@@ -17,7 +17,8 @@
 #   BENCH_FLEET_MITOGEN=1    the modes of the sizes above 1 (default: BENCH_MITOGEN's)
 #   BENCH_RERUN_OTHER=1      after each rerun, one more in the other mode on the same hosts (its
 #                            rerun figure without a first converge of its own)
-#   BENCH_HARDENING=0        leave out hardening.yml
+#   BENCH_PLAYBOOKS=hardening  which of "site hardening" (the default) to measure
+#   BENCH_PROFILE=1          time every task in the logs (ansible.posix.profile_tasks)
 #   BENCH_FLOOR=0            leave out the apt floors
 #   BENCH_CONNECTION=docker  the lab's docker exec connection instead of SSH (Mitogen then uses
 #                            its mitogen_docker; BENCH_MITOGEN defaults to 0 there)
@@ -39,6 +40,7 @@ results="$root/bench/results/converge-$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$results"
 # A fact cache of this run only (ansible.cfg keeps one under .cache/ for everyday runs).
 export ANSIBLE_CACHE_PLUGIN_CONNECTION="$work/facts" ANSIBLE_NOCOLOR=1
+[ "${BENCH_PROFILE:-0}" = 0 ] || export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks PROFILE_TASKS_TASK_OUTPUT_LIMIT=all
 list=" ${BENCH_HOSTS_LIST:-1 2 4 8} "
 case "$list" in *" 1 "*) ;; *) list=" 1$list" ;; esac
 timeout_s=${BENCH_TIMEOUT:-3600}
@@ -121,11 +123,14 @@ measure() { # measure PLAYBOOK N MODE
   for name in "${hosts[@]}"; do docker rm -f "$name" >/dev/null; done
 }
 
-for n in $list; do
-  if [ "$n" = 1 ]; then modes=("${single_modes[@]}"); else modes=("${fleet_modes[@]}"); fi
-  for mode in "${modes[@]}"; do measure site "$n" "$mode"; done
-done
-if [ "${BENCH_HARDENING:-1}" = 1 ]; then
+playbooks=" ${BENCH_PLAYBOOKS:-site hardening} "
+if [[ $playbooks == *" site "* ]]; then
+  for n in $list; do
+    if [ "$n" = 1 ]; then modes=("${single_modes[@]}"); else modes=("${fleet_modes[@]}"); fi
+    for mode in "${modes[@]}"; do measure site "$n" "$mode"; done
+  done
+fi
+if [[ $playbooks == *" hardening "* ]]; then
   for mode in "${single_modes[@]}"; do measure hardening 1 "$mode"; done
 fi
 
