@@ -114,6 +114,16 @@ def test_unattended_upgrades_are_enabled(host):
         assert host.service(timer).is_running
 
 
+def test_an_index_refresh_is_stamped_for_cache_valid_time(host):
+    """ansible.builtin.apt's cache_valid_time reads this stamp: a refresh must move it."""
+    stamp = "/var/lib/apt/periodic/update-success-stamp"
+    with host.sudo():
+        host.check_output("touch -d '2 hours ago' %s", stamp)
+        aged = int(host.check_output("stat -c %%Y %s", stamp))
+        host.check_output("apt-get update -qq")
+        assert int(host.check_output("stat -c %%Y %s", stamp)) > aged + 3600
+
+
 def test_unattended_upgrade_picks_only_security_updates(host):
     """unattended-upgrade's own matching code, run against the host's apt lists.
 
