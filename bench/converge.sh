@@ -50,12 +50,13 @@ modes_of() { case $1 in both) echo plain mitogen ;; 1) echo mitogen ;; *) echo p
 read -ra single_modes <<<"$(modes_of "${BENCH_MITOGEN:-$default_modes}")"
 read -ra fleet_modes <<<"$(modes_of "${BENCH_FLEET_MITOGEN:-${BENCH_MITOGEN:-$default_modes}}")"
 
+seconds_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 converge() { # converge MODE PLAYBOOK INVENTORY LOG -> seconds on stdout
   local start wrap=()
   [ "$1" = mitogen ] && wrap=("$root/scripts/mitogen-env")
   start=$(date +%s.%N)
   timeout "$timeout_s" "${wrap[@]}" ansible-playbook -i "$3" "playbooks/$2.yml" >"$4" 2>&1 || { tail -n 40 "$4" >&2; return 1; }
-  awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
+  seconds_since "$start"
 }
 max_changed() { grep -Eo 'changed=[0-9]+' "$1" | cut -d= -f2 | sort -n | tail -n 1; }
 sum_of() { grep -Eo "$1=[0-9]+" "$2" | cut -d= -f2 | awk '{ s += $1 } END { print s + 0 }'; }
@@ -76,12 +77,17 @@ floor() { # floor CONVERGED_HOST KEY: apt sources of the converged host, its add
   # shellcheck disable=SC2046  # one argument per package name
   docker exec -e DEBIAN_FRONTEND=noninteractive "$name" sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends "$@"' \
     floor $(cat "$results/$k-added-packages.txt") >"$results/$k-floor.log" 2>&1 || { tail -n 20 "$results/$k-floor.log" >&2; return 1; }
-  floor_s[$k]=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  floor_s[$k]=$(seconds_since "$start")
   docker rm -f "$name" >/dev/null
 }
 
 declare -A first rerun changed tasks floor_s
 status=0
+rerun_case() { # rerun_case KEY MODE PLAYBOOK INVENTORY: the idempotent rerun, which must change nothing
+  rerun[$1]=$(converge "$2" "$3" "$4" "$results/$1-rerun.log")
+  changed[$1]=$(max_changed "$results/$1-rerun.log")
+  [ "${changed[$1]}" = 0 ] || status=1
+}
 measure() { # measure PLAYBOOK N MODE
   local playbook=$1 n=$2 mode=$3 k="$1-$2-$3" inv="$work/$1-$2-$3" hosts name layout=spread other
   [ "$playbook" = hardening ] && layout=baseline
@@ -102,18 +108,14 @@ measure() { # measure PLAYBOOK N MODE
   say "$k: first converge"
   first[$k]=$(converge "$mode" "$playbook" "$inv/hosts.yml" "$results/$k-first.log")
   say "$k: idempotent rerun"
-  rerun[$k]=$(converge "$mode" "$playbook" "$inv/hosts.yml" "$results/$k-rerun.log")
-  changed[$k]=$(max_changed "$results/$k-rerun.log")
+  rerun_case "$k" "$mode" "$playbook" "$inv/hosts.yml"
   tasks[$k]="$(sum_of ok "$results/$k-first.log")/$(sum_of ok "$results/$k-rerun.log")"
-  [ "${changed[$k]}" = 0 ] || status=1
   # The other mode's rerun on the same converged hosts: its figure without another first converge.
   other=$([ "$mode" = plain ] && echo mitogen || echo plain)
   if [ "${BENCH_RERUN_OTHER:-0}" = 1 ] && [ -z "${rerun[$playbook-$n-$other]:-}" ]; then
     say "$k: idempotent rerun, $other"
-    rerun[$playbook-$n-$other]=$(converge "$other" "$playbook" "$inv/hosts.yml" "$results/$playbook-$n-$other-rerun.log")
-    changed[$playbook-$n-$other]=$(max_changed "$results/$playbook-$n-$other-rerun.log")
+    rerun_case "$playbook-$n-$other" "$other" "$playbook" "$inv/hosts.yml"
     tasks[$playbook-$n-$other]="-/$(sum_of ok "$results/$playbook-$n-$other-rerun.log")"
-    [ "${changed[$playbook-$n-$other]}" = 0 ] || status=1
   fi
   # The floor of the first one-host converge of each playbook (the packages do not depend on the mode).
   if [ "$n" = 1 ] && [ "${BENCH_FLOOR:-1}" = 1 ] && [ -z "${floor_s[$playbook]:-}" ]; then
