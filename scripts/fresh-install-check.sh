@@ -43,12 +43,12 @@ ansible-galaxy collection install --offline -p "$work/collections" "$tarball" >"
 
 say "one fresh lab host, reached over SSH as the lab's admin user"
 ssh-keygen -q -t ed25519 -N '' -f "$work/key"
-mapfile -t hosts < <(lab_start_hosts "selfhost-fresh" 1 "$label")
-lab_prepare_ssh "${hosts[0]}" operator "$work/key.pub"
+name=$(lab_start_hosts "selfhost-fresh" 1 "$label")
+lab_prepare_ssh "$name" operator "$work/key.pub"
 # The lab's settings (self-signed edge certificate, local restic repository, the sample app):
 # a copy, as a user's own inventory would be.
 cp -r "$root/inventories/lab" inventory
-LAB_SSH_KEY="$work/key" lab_write_inventory inventory/hosts.yml "$(cat "$work/key.pub")" spread "${hosts[@]}"
+LAB_SSH_KEY="$work/key" lab_write_inventory inventory/hosts.yml "$(cat "$work/key.pub")" spread "$name"
 
 converge() { # converge NAME: run the installed site playbook, log to $logs/NAME.log
   local start=$SECONDS
