@@ -19,7 +19,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJGAhiINygLpFpzU9WvQOnsB2FEa6myCNIhLVZDWHvlA preflight-test'
 GROUPS = {'edge': ['pf-edge'], 'app': ['pf-edge'], 'workers': ['pf-worker'], 'db': ['pf-db'],
-          'brokers': ['pf-db'], 'backup': ['pf-db'], 'monitoring': ['pf-mon']}
+          'brokers': ['pf-db'], 'backup': ['pf-db'], 'monitoring': ['pf-mon'], 'log_hosts': ['pf-mon']}
 
 pytestmark = pytest.mark.skipif(shutil.which('ansible-playbook') is None, reason='ansible-playbook not on PATH')
 
@@ -71,6 +71,7 @@ def test_the_lab_settings_pass_and_change_nothing(inventory):
     ('{"nginx_upstreams": [{"name": "app", "servers": ["127.0.0.1"]}]}', 'nginx_upstreams', '127.0.0.1'),
     ('{"restic_default_retention": {"keep_last": 0, "keep_daily": 0}}', 'retention', 'keep_last'),
     ('prometheus_retention_time=0d', 'prometheus_retention_time', '0d'),
+    ('journal_remote_max_age=0', 'journal_remote_max_age', 'neither 0'),
 ])
 def test_bad_input_stops_site_in_its_first_play(inventory, setting, named, why):
     rc, out = play(inventory, 'site.yml', setting)
