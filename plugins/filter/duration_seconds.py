@@ -13,8 +13,8 @@ short_description: The number of seconds of a Prometheus-style duration
 version_added: "0.1.0"
 description:
   - Reads a duration the way Prometheus and Loki write them (C(744h), C(31d), C(2w), C(1h30m),
-    C(500ms)): one or more C(<integer><unit>) parts, units C(y) (365 days), C(w), C(d), C(h), C(m),
-    C(s), C(ms), each unit at most once and from the largest to the smallest.
+    C(500ms)), that is one or more C(<integer><unit>) parts, units C(y) (365 days), C(w), C(d), C(h),
+    C(m), C(s), C(ms), each unit at most once and from the largest to the smallest.
   - Returns the number of seconds (a float when milliseconds make it fractional), so that an
     C(assert) can refuse a value that is valid YAML but wrong (a retention of C(0s) or shorter than a day).
   - Anything else returns O(default) (V(-1) unless given), which no sensible check accepts.
