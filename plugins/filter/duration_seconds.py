@@ -46,7 +46,7 @@ import re
 from ansible.module_utils.six import string_types
 
 _UNITS = [("y", 365 * 86400), ("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1), ("ms", 0.001)]
-_PATTERN = re.compile("^" + "".join(r"(?:(?P<%s>[0-9]+)%s)?" % (unit, unit) for unit, _ in _UNITS) + "$")
+_PATTERN = re.compile("^" + "".join(r"(?:(?P<%s>[0-9]+)%s)?" % (unit, unit) for unit, _seconds in _UNITS) + "$")
 
 
 def duration_seconds(value, default=-1):

@@ -36,7 +36,7 @@ def mon():
 
 @pytest.fixture(scope="module", params=HOSTS)
 def shipper(request):
-    return request.param, testinfra.get_host("docker://%s" % request.param)
+    return testinfra.get_host("docker://%s" % request.param)
 
 
 # --- Loki ------------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def alloy_check(text):
     blocks = BLOCK.findall(text)
     assert len(blocks) == len(set(blocks)), "a component is defined twice: %r" % blocks
     stripped = TOKEN.sub(lambda m: "" if m.group(0).startswith(("//", "/*", '"', "`")) else m.group(0), text)
-    for name, label, _ in REFERENCE.findall(stripped):
+    for name, label, _kind in REFERENCE.findall(stripped):
         assert (name, label) in blocks, "reference to undefined component %s.%s" % (name, label)
     return set(blocks)
 
@@ -236,7 +236,7 @@ def test_alloy_parses_the_nginx_roles_access_log(alloy_configs):
 
 
 def test_alloy_user_reads_the_journal_and_var_log(shipper):
-    _, host = shipper
+    host = shipper
     groups = host.user("alloy").groups
     assert "adm" in groups and "systemd-journal" in groups
     data = host.file("/var/lib/alloy/data")
@@ -244,7 +244,7 @@ def test_alloy_user_reads_the_journal_and_var_log(shipper):
 
 
 def test_alloy_unit_keeps_positions_and_is_sandboxed(shipper):
-    _, host = shipper
+    host = shipper
     dropin = host.file("/etc/systemd/system/alloy.service.d/selfhost.conf").content_string
     [start] = [line for line in dropin.splitlines() if line.startswith("ExecStart=/")]
     assert "--storage.path=/var/lib/alloy/data" in start
