@@ -119,7 +119,7 @@ def test_loki_rules_parse_and_name_their_runbooks(mon):
 
 def test_loki_unit_is_sandboxed(mon):
     dropin = mon.file("/etc/systemd/system/loki.service.d/selfhost.conf").content_string
-    assert "ExecStart=/usr/bin/loki -config.file=/etc/loki/config.yml" in dropin
+    assert "ExecStart=/usr/local/bin/loki -config.file=/etc/loki/config.yml" in dropin
     for line in ("ProtectSystem=strict", "ReadWritePaths=/var/lib/loki", "NoNewPrivileges=yes", "User=loki"):
         assert line in dropin.splitlines(), line
 
