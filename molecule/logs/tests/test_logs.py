@@ -38,13 +38,14 @@ def received(server, token):
 
 
 def wait_for(server, token, count, timeout):
-    """Seconds until count entries with token were received, or fail naming what arrived."""
+    """Seconds until count entries with token were received, and those entries; or fail naming
+    what arrived."""
     start = time.monotonic()
     found = []
     while time.monotonic() - start < timeout:
         found = received(server, token)
         if len(found) >= count:
-            return time.monotonic() - start
+            return time.monotonic() - start, found
         time.sleep(1)
     pytest.fail("%d of %d lines with %s reached the log host within %d s" % (len(found), count, token, timeout))
 
@@ -56,7 +57,7 @@ def log_lines(client, token, count):
 def test_a_line_logged_on_the_client_is_found_on_the_log_host(server, client):
     token = "t" + uuid.uuid4().hex
     log_lines(client, token, 1)
-    seconds = wait_for(server, token, 1, 60)
+    seconds, _lines = wait_for(server, token, 1, 60)
     print("\n[logs] one line reached the log host in %.1f s" % seconds)
 
 
@@ -67,8 +68,7 @@ def test_killing_the_uploader_loses_nothing_logged_meanwhile(server, client):
     restarts = int(client.check_output("systemctl show -P NRestarts systemd-journal-upload.service"))
     client.check_output("systemctl kill --signal=KILL systemd-journal-upload.service")
     log_lines(client, token, 50)
-    seconds = wait_for(server, token, 50, 90)
-    lines = received(server, token)
+    seconds, lines = wait_for(server, token, 50, 90)
     assert int(client.check_output("systemctl show -P NRestarts systemd-journal-upload.service")) > restarts
     assert sorted(set(lines)) == sorted("%s line %d" % (token, i) for i in range(1, 51)), lines
     print("\n[logs] 50 lines logged while the uploader was killed arrived %.1f s later (%d received)"
@@ -84,7 +84,7 @@ def test_lines_logged_while_the_log_host_is_away_arrive_when_it_is_back(server, 
         assert received(server, token) == []
     finally:
         server.check_output("systemctl start stunnel@journal-remote.service")
-    seconds = wait_for(server, token, 20, 90)
+    seconds, _lines = wait_for(server, token, 20, 90)
     print("\n[logs] 20 lines logged during a log host outage arrived %.1f s after it came back" % seconds)
 
 
@@ -105,12 +105,12 @@ except (ssl.SSLError, OSError) as exc:
 
 
 def connect_from_client(client, *files):
-    client.check_output("cat > /tmp/connect.py <<'EOF'\n%s\nEOF" % CONNECT)
     return client.check_output("python3 /tmp/connect.py %s %s" % (bridge_address(SERVER), " ".join(files)))
 
 
 def test_a_client_without_a_certificate_of_the_ca_is_refused(client):
     ca = "/etc/selfhost/journal-upload/ca.pem"
+    client.check_output("cat > /tmp/connect.py <<'EOF'\n%s\nEOF" % CONNECT)
     client.check_output("cd /tmp && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
                         "-subj /CN=%s -keyout rogue.key -out rogue.pem 2>/dev/null" % CLIENT)
     without = connect_from_client(client, ca)
