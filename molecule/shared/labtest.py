@@ -24,11 +24,12 @@ def bridge_address(name):
     return out
 
 
-def rerun_converge(scenario, extra_vars=None, callback=None, timeout=900, playbook="converge.yml", args=()):
+def rerun_converge(scenario, extra_vars=None, callback=None, timeout=900, playbook="converge.yml", args=(),
+                   inventory=None):
     """Run the scenario's converge.yml (or another of its playbooks) again from a test, with Molecule's
-    inventory and the project's ansible.cfg (not Molecule's environment); skips when Molecule's
-    inventory is not known."""
-    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    inventory (or the given one in its place) and the project's ansible.cfg (not Molecule's environment);
+    skips when Molecule's inventory is not known."""
+    inventory = inventory or os.environ.get("MOLECULE_INVENTORY_FILE")
     if not inventory:
         pytest.skip("no MOLECULE_INVENTORY_FILE: the run needs Molecule's inventory")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
