@@ -19,15 +19,14 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJGAhiINygLpFpzU9WvQOnsB2FEa6myCNIhLVZDWHvlA preflight-test'
 GROUPS = {'edge': ['pf-edge'], 'app': ['pf-edge'], 'workers': ['pf-worker'], 'db': ['pf-db'],
-          'brokers': ['pf-db'], 'backup': ['pf-db'], 'monitoring': ['pf-mon'], 'log_hosts': ['pf-mon']}
+          'brokers': ['pf-db'], 'backup': ['pf-db'], 'monitoring': ['pf-mon'], 'log_hosts': ['pf-mon'],
+          'docker_hosts': ['pf-edge', 'pf-worker'], 'swarm_managers': ['pf-edge'], 'swarm_workers': ['pf-worker']}
 
 pytestmark = pytest.mark.skipif(shutil.which('ansible-playbook') is None, reason='ansible-playbook not on PATH')
 
 
-@pytest.fixture(scope='module')
-def inventory(tmp_path_factory):
-    """The lab's groups on four local hosts, with the lab's group_vars."""
-    work = tmp_path_factory.mktemp('preflight')
+def write_inventory(work, groups):
+    """The groups on four local hosts, with the lab's group_vars."""
     os.symlink(os.path.join(ROOT, 'inventories', 'lab', 'group_vars'), str(work / 'group_vars'))
     hosts = {'all': {
         'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': shutil.which('python3'),
@@ -35,10 +34,16 @@ def inventory(tmp_path_factory):
                  'selfhost_private_address': '127.0.0.1',
                  'selfhost_lab_files': os.path.join(ROOT, 'inventories', 'lab', 'files')},
         'children': dict({'lab': {'hosts': {h: {} for h in ['pf-edge', 'pf-worker', 'pf-db', 'pf-mon']}}},
-                         **{group: {'hosts': {h: {} for h in members}} for group, members in GROUPS.items()})}}
+                         **{group: {'hosts': {h: {} for h in members}} for group, members in groups.items()})}}
     path = work / 'hosts.yml'
     path.write_text(json.dumps(hosts))
     return str(path)
+
+
+@pytest.fixture(scope='module')
+def inventory(tmp_path_factory):
+    """The lab's groups on four local hosts (a two-node swarm among them)."""
+    return write_inventory(tmp_path_factory.mktemp('preflight'), GROUPS)
 
 
 def play(inventory, playbook, *extra, tags=None):
@@ -72,6 +77,8 @@ def test_the_lab_settings_pass_and_change_nothing(inventory):
     ('{"restic_default_retention": {"keep_last": 0, "keep_daily": 0}}', 'retention', 'keep_last'),
     ('prometheus_retention_time=0d', 'prometheus_retention_time', '0d'),
     ('journal_remote_max_age=0', 'journal_remote_max_age', 'neither 0'),
+    # The overlay pool inside the docker pools: bridge and overlay networks would share subnets.
+    ('{"swarm_default_addr_pool": ["172.20.0.0/16"]}', 'swarm_default_addr_pool', 'overlaps'),
 ])
 def test_bad_input_stops_site_in_its_first_play(inventory, setting, named, why):
     rc, out = play(inventory, 'site.yml', setting)
@@ -116,3 +123,13 @@ def test_a_role_checks_its_input_once_per_run(inventory, tmp_path, only, checks_
     role_checks = out.split('TASK [selfhost.platform.grafana : Check the variables', 1)[1].split('TASK [', 1)[0]
     assert ('included:' in role_checks) is checks_again, out[-3000:]
     assert ('skipping:' in role_checks) is not checks_again, out[-3000:]
+
+
+def test_two_swarm_managers_stop_site_in_its_first_play(tmp_path):
+    groups = dict(GROUPS, swarm_managers=['pf-edge', 'pf-worker'], swarm_workers=[])
+    rc, out = play(write_inventory(tmp_path, groups), 'site.yml')
+    assert rc != 0, out[-3000:]
+    failures = [line for line in out.splitlines() if line.startswith(('fatal:', 'failed:'))]
+    assert failures and all('swarm_managers has 2 hosts' in line and '1 or 3 managers' in line for line in failures), out[-3000:]
+    plays = [line.split('[', 1)[1].split(']', 1)[0] for line in out.splitlines() if line.startswith('PLAY [')]
+    assert plays == ["Check every role's input before any host is changed"], out[-3000:]
