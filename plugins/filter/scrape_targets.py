@@ -26,7 +26,9 @@ description:
   - A job with C(enabled_var) leaves out every host whose host variable of that name is false
     (for example C(celery_flower_enabled) set to false in the inventory), so Prometheus does not scrape
     a service that is turned off there (a target that can never answer fires C(TargetDown)).
-    A host that does not define the variable is kept.
+    A host that does not define the variable is kept, unless the job sets C(enabled_default) to
+    false (a service that is off unless the inventory turns it on, for example
+    C(docker_engine_metrics_enabled)).
   - Every target carries a C(host) label with the inventory name, the job's C(labels), and the
     host's own C(prometheus_target_labels) dictionary when it has one.
   - A probe job (C(probe) set) scrapes a blackbox exporter with each of C(probe.targets) as the
@@ -37,7 +39,8 @@ options:
   _input:
     description:
       - Job definitions. Keys of a host job are C(name), C(group) (default C(all)), C(port),
-        C(port_var), C(address_var), C(enabled_var), C(labels), C(metrics_path), C(scheme),
+        C(port_var), C(address_var), C(enabled_var), C(enabled_default), C(labels), C(metrics_path),
+        C(scheme),
         C(scrape_interval), C(scrape_timeout), C(params).
       - A probe job has C(name), C(probe) (a dictionary with C(module), C(targets) (a list of
         URLs or host:port strings) and C(exporter) (the exporter's host:port, default
@@ -101,8 +104,8 @@ DEFAULT_EXPORTER = "127.0.0.1:9115"
 JOB_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_-]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 HOST_KEYS = frozenset(
-    ["name", "group", "port", "port_var", "address_var", "enabled_var", "labels", "metrics_path", "scheme",
-     "scrape_interval", "scrape_timeout", "params"]
+    ["name", "group", "port", "port_var", "address_var", "enabled_var", "enabled_default", "labels", "metrics_path",
+     "scheme", "scrape_interval", "scrape_timeout", "params"]
 )
 PROBE_KEYS = frozenset(["name", "probe", "labels", "scrape_interval", "scrape_timeout", "address_var"])
 PASSTHROUGH = ("metrics_path", "scheme", "scrape_interval", "scrape_timeout", "params")
@@ -171,10 +174,10 @@ def _hostvar(hostvars, host, name):
     return value
 
 
-def _enabled(job, hostvars, host, name):
+def _enabled(job, hostvars, host, name, default=True):
     value = _hostvar(hostvars, host, name)
     if value is None:
-        return True
+        return default
     try:
         return boolean(value, strict=True)
     except TypeError:
@@ -190,10 +193,14 @@ def _host_job(job, groups, hostvars, local_host):
     if "port" not in job and "port_var" not in job:
         _fail(name, "needs a port (or a port_var every host defines)")
     job_labels = _labels(name, job.get("labels"), "labels")
+    try:
+        enabled_default = boolean(job.get("enabled_default", True), strict=True)
+    except TypeError:
+        _fail(name, "enabled_default must be a boolean, got %r" % (job.get("enabled_default"),))
     static_configs = []
     for host in groups.get(group) or []:
         host = to_text(host)
-        if job.get("enabled_var") and not _enabled(name, hostvars, host, job["enabled_var"]):
+        if job.get("enabled_var") and not _enabled(name, hostvars, host, job["enabled_var"], enabled_default):
             continue
         address = (_hostvar(hostvars, host, address_var)
                    or _hostvar(hostvars, host, "ansible_host") or host)

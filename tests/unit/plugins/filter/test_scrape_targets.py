@@ -142,3 +142,19 @@ def test_enabled_var_that_is_not_a_boolean_is_refused():
     with pytest.raises(AnsibleFilterError, match="flower_on of host 'web1' is 'maybe', not a boolean"):
         scrape_targets([{"name": "flower", "port": 5555, "enabled_var": "flower_on"}], GROUPS,
                        {"web1": {"flower_on": "maybe"}})
+
+
+def test_enabled_default_false_scrapes_only_the_hosts_that_turn_the_service_on():
+    hostvars = {"mon1": {"dockerd_on": True, "dockerd_port": 9324}, "web1": {"dockerd_on": False}, "db1": {}}
+    jobs = [{"name": "dockerd", "group": "all", "port": 9323, "port_var": "dockerd_port",
+             "enabled_var": "dockerd_on", "enabled_default": False}]
+    [config] = scrape_targets(jobs, GROUPS, hostvars, local_host="mon1")
+    # db1 does not say: with enabled_default false it is left out (the service's default is off).
+    assert targets(config) == ["mon1:9324"]
+    assert scrape_targets(jobs, GROUPS, {"db1": {}}) == []
+
+
+def test_enabled_default_that_is_not_a_boolean_is_refused():
+    with pytest.raises(AnsibleFilterError, match="enabled_default must be a boolean"):
+        scrape_targets([{"name": "dockerd", "port": 9323, "enabled_var": "x", "enabled_default": "sometimes"}],
+                       GROUPS, HOSTVARS)
