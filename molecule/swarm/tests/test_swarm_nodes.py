@@ -143,6 +143,32 @@ def test_no_join_token_is_written_on_any_node(hosts):
         assert journal.stdout.strip() == "0", name
 
 
+def metrics(node):
+    """The docker role's textfile metrics, written now by its own script."""
+    node.check_output("/usr/local/libexec/selfhost/docker-engine-metrics")
+    lines = node.file("/var/lib/prometheus/node-exporter/docker_engine.prom").content_string.splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_the_metrics_timer_reports_the_swarm_as_each_node_sees_it(hosts, manager):
+    manager.run("docker service rm probe-metrics")
+    service(manager, "probe-metrics", "--constraint", "node.labels.tier==app", replicas=2)
+    try:
+        seen = metrics(manager)
+        assert any(line.startswith("docker_swarm_node_manager{") and line.endswith(" 1") for line in seen), seen
+        assert any(line.startswith("docker_swarm_managers{") and 'state="reachable"' in line and line.endswith(" 1")
+                   for line in seen), seen
+        for kind in ("desired", "running"):
+            assert any(line.startswith("docker_swarm_service_replicas_%s{" % kind) and 'service="probe-metrics"' in line
+                       and line.endswith(" 2") for line in seen), seen
+        for worker in WORKERS:
+            seen = metrics(hosts[worker])
+            assert any(line.startswith("docker_swarm_node_manager{") and line.endswith(" 0") for line in seen), seen
+            assert not any(line.startswith("docker_swarm_service_replicas_") for line in seen), seen
+    finally:
+        manager.run("docker service rm probe-metrics")
+
+
 def test_cluster_ports_are_closed_to_a_host_outside_the_cluster(hosts):
     manager_address = bridge_address(MANAGER)
     worker_address = bridge_address(WORKERS[0])
