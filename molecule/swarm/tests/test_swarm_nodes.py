@@ -92,7 +92,7 @@ def task_addresses(manager, name, network):
             "{{range .Addresses}}{{.}}{{end}} {{end}}'" % task).split()
         node = manager.check_output("docker node inspect %s --format '{{.Description.Hostname}}'" % out[0])
         for attachment in out[1:]:
-            net, _, address = attachment.partition("=")
+            net, address = attachment.split("=", 1)
             if net == network:
                 found.append((node, address.split("/")[0]))
     return found
@@ -184,7 +184,7 @@ def test_cluster_ports_are_closed_to_a_host_outside_the_cluster(hosts):
 
 def test_an_overlay_network_carries_traffic_between_hosts(manager):
     tasks = overlay(manager, "probe-plain", encrypted=False)
-    assert sorted(node for node, _ in tasks) == WORKERS
+    assert sorted(task[0] for task in tasks) == WORKERS
     for node, address in tasks:
         answer = fetch_over(manager, "probe-plain", address)
         assert answer.stdout.strip().endswith(tuple("0123456789abcdef")), (node, answer.stdout, answer.stderr)
@@ -193,7 +193,7 @@ def test_an_overlay_network_carries_traffic_between_hosts(manager):
 
 def test_an_encrypted_overlay_network_carries_traffic_between_hosts(hosts, manager):
     tasks = overlay(manager, "probe-encrypted", encrypted=True)
-    answers = [fetch_over(manager, "probe-encrypted", address) for _, address in tasks]
+    answers = [fetch_over(manager, "probe-encrypted", task[1]) for task in tasks]
     manager.run("docker service rm probe-encrypted-web")
     if all(answer.rc == 0 and answer.stdout.strip() for answer in answers):
         return
