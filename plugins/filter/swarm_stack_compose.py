@@ -12,17 +12,17 @@ name: swarm_stack_compose
 short_description: Render a selfhost.platform.swarm_stacks stack into the compose file deployed
 version_added: "0.1.0"
 description:
-  - Returns a copy of a stack's compose definition with
-  - the secrets mapped to their current versions. A service names a secret by its plain name
-    (C(secrets: [db_password])); every secret of O(secret_names) the stack lists or a service
-    uses becomes a top-level C(db_password: {external: true, name: db_password_v3}), so the file
-    in the container stays C(/run/secrets/db_password) while a rotation changes the service's
-    spec (and Swarm rolls the tasks). Top-level secrets with a C(file) are left alone.
-  - the O(deploy_defaults) merged into every service's C(deploy) section, key by key
+  - Returns a copy of a stack's compose definition, changed as follows.
+  - "Secrets are mapped to their current versions. A service names a secret by its plain name
+    (C(secrets: [db_password])); every secret of O(secret_names) the stack lists, declares or a
+    service uses becomes the top-level C(db_password: {external: true, name: db_password_v3}), so the
+    file in the container stays C(/run/secrets/db_password) while a rotation changes the service's
+    spec (and Swarm rolls the tasks). Top-level secrets with a C(file) are left alone."
+  - The O(deploy_defaults) are merged into every service's C(deploy) section, key by key
     (C(update_config), C(rollback_config), C(restart_policy)); what the stack sets wins.
-  - with O(encrypt_networks), C(driver_opts.encrypted) on every overlay network the stack
+  - With O(encrypt_networks), C(driver_opts.encrypted) is set on every overlay network the stack
     defines (and on its C(default) network) unless the stack sets C(encrypted) itself.
-  - C(version) set to C(3.8) when missing.
+  - C(version) is set to C(3.8) when missing.
 options:
   _input:
     description: The stack's compose definition (a mapping, already rendered from a template).

@@ -14,13 +14,13 @@ short_description: Wait until the services of a Docker Swarm stack have converge
 version_added: 0.1.0
 description:
   - Watches the services of a stack (C(com.docker.stack.namespace) label) on a Swarm manager
-    through the C(docker) CLI until every one has converged, that is
+    through the C(docker) CLI until every one has converged, that is when
   - its rolling update is not running (C(UpdateStatus.State) not C(updating) or C(rollback_started)),
   - and as many tasks as it wants replicas (for a global service, every task it wants) are in
     state C(running) with the service's current image and secrets. A task of a service with a
     healthcheck reaches C(running) only once healthy.
   - Fails at once when an update is C(paused) or C(rollback_paused) (it needs an operator), and
-    when an update ended in C(rollback_completed) after O(since): Swarm refused the new version
+    when an update ended in C(rollback_completed) after O(since). Swarm then refused the new version
     (a failed healthcheck or task) and put the previous one back.
   - Only reads; it never changes the services.
 author:
