@@ -20,7 +20,8 @@ DISTRO = os.environ.get("LAB_DISTRO", "debian12")
 MANAGER = "swarm-m1-%s" % DISTRO
 WORKERS = ["swarm-w1-%s" % DISTRO, "swarm-w2-%s" % DISTRO]
 NODES = [MANAGER] + WORKERS
-IMAGE = "selfhost/busybox:lab"
+# converge.yml imports it on every node (tasks/build_web_images.yml); the tests give their own command.
+IMAGE = "selfhost/web:1"
 HTTPD = "hostname > /www/index.html; exec httpd -f -p 80 -h /www"
 
 
