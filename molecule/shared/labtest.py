@@ -3,6 +3,7 @@ in .config/molecule/config.yml). Test traffic goes only to the lab containers' b
 
 import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -22,6 +23,22 @@ def bridge_address(name):
     ).stdout.strip()
     assert out, "no bridge address for %s" % name
     return out
+
+
+def http_get(address, port, path="/", timeout=3.0):
+    """GET path over HTTP/1.0 from the controller: the status line and the body (OSError when
+    nothing answers)."""
+    with socket.create_connection((address, port), timeout=timeout) as conn:
+        conn.settimeout(timeout)
+        conn.sendall(("GET %s HTTP/1.0\r\n\r\n" % path).encode())
+        data = b""
+        while True:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    head, _sep, body = data.decode("utf-8", "replace").partition("\r\n\r\n")
+    return head.split("\r\n")[0], body
 
 
 def rerun_converge(scenario, extra_vars=None, callback=None, timeout=900, playbook="converge.yml", args=(),

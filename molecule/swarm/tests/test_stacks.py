@@ -10,29 +10,14 @@ Probes go from the controller to the nodes' bridge addresses only."""
 
 import json
 import re
-import socket
 
 import pytest
 
-from labtest import bridge_address
+from labtest import bridge_address, http_get
 
 SERVICE = "lab_web"
 SECRET = "lab_token"
 PORT = 8080
-
-
-def http_get(address, path, timeout=3.0):
-    with socket.create_connection((address, PORT), timeout=timeout) as conn:
-        conn.settimeout(timeout)
-        conn.sendall(("GET %s HTTP/1.0\r\n\r\n" % path).encode())
-        data = b""
-        while True:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    head, _sep, body = data.decode("utf-8", "replace").partition("\r\n\r\n")
-    return head.split("\r\n")[0], body
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +46,13 @@ def versions(manager):
 
 
 def test_every_node_serves_the_stack_on_its_host_mode_port(name):
-    status, body = http_get(bridge_address(name), "/")
+    status, body = http_get(bridge_address(name), PORT, "/")
     assert status.endswith(" 200 OK"), status
     assert re.match(r"^version [12] ", body), body
 
 
 def test_every_node_serves_the_current_secret_value(name, host):
-    status, body = http_get(bridge_address(name), "/secret.txt")
+    status, body = http_get(bridge_address(name), PORT, "/secret.txt")
     assert status.endswith(" 200 OK"), status
     assert body.strip() in ("token-one", "token-two")
 

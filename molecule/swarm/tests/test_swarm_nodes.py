@@ -14,7 +14,7 @@ import pytest
 import testinfra
 import yaml
 
-from labtest import bridge_address, rerun_converge
+from labtest import bridge_address, http_get, rerun_converge
 
 DISTRO = os.environ.get("LAB_DISTRO", "debian12")
 MANAGER = "swarm-m1-%s" % DISTRO
@@ -48,19 +48,6 @@ def connect(address, port, timeout=3.0):
         return "refused" if exc.errno == errno.ECONNREFUSED else "timeout"
     finally:
         sock.close()
-
-
-def http_get(address, port, timeout=3.0):
-    """The body of GET / from the controller, or None when nothing answered."""
-    try:
-        with socket.create_connection((address, port), timeout=timeout) as sock:
-            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(4096):
-                data += chunk
-    except OSError:
-        return None
-    return data.decode(errors="replace").split("\r\n\r\n", 1)[-1].strip()
 
 
 def service(manager, name, *args, replicas=2):
@@ -214,7 +201,7 @@ def test_the_routing_mesh(manager):
     service(manager, "probe-mesh", "--publish", "published=8087,target=80", replicas=1)
     try:
         for node in NODES:
-            assert http_get(bridge_address(node), 8087), node
+            assert http_get(bridge_address(node), 8087)[1], node
     finally:
         manager.run("docker service rm probe-mesh")
 
@@ -232,7 +219,7 @@ def test_a_published_port_answers_only_when_the_firewall_allows_its_container_po
     try:
         for node in NODES:
             address = bridge_address(node)
-            assert http_get(address, 8088), node
+            assert http_get(address, 8088)[1], node
             assert connect(address, 8089) == "timeout", node
     finally:
         manager.run("docker service rm probe-open probe-closed")
