@@ -9,6 +9,9 @@
 # "all", is every scenario but those in MOLECULE_PLAIN (default "base"); "none" (or empty) runs
 # all of them plain. The create and destroy plays stay plain (their strategy is pinned). Why
 # the suite runs so, its figures and how plain Ansible stays tested: docs/mitogen.md.
+# MOLECULE_TIMEOUT (seconds, default 2400, about twice the longest scenario on a slow machine)
+# ends a scenario that hangs, so that the run reports it with its log instead of being cut off
+# by CI's limit with no trace.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
@@ -56,20 +59,31 @@ through_mitogen() {
   return 1
 }
 
+# timeout signals the scenario's whole process group (Molecule, ansible-playbook, pytest).
+limit=${MOLECULE_TIMEOUT:-2400}
 run_one() {
-  local s=$1 start end rc
+  local s=$1 start end rc verdict
   start=$(date +%s)
   if through_mitogen "$s"; then
     echo "[molecule] $s: through Mitogen" >"$logdir/$s.log"
-    scripts/mitogen-env molecule -c .config/molecule/config.yml -c tests/mitogen/molecule-docker.yml \
-      test -s "$s" >>"$logdir/$s.log" 2>&1
+    timeout -k 60 "$limit" scripts/mitogen-env molecule -c .config/molecule/config.yml \
+      -c tests/mitogen/molecule-docker.yml test -s "$s" >>"$logdir/$s.log" 2>&1
   else
-    molecule test -s "$s" >"$logdir/$s.log" 2>&1
+    timeout -k 60 "$limit" molecule test -s "$s" >"$logdir/$s.log" 2>&1
   fi
   rc=$?
+  # A scenario ended midway leaves its lab hosts running: they would slow the scenarios still to run.
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    timeout 300 molecule destroy -s "$s" >>"$logdir/$s.log" 2>&1
+  fi
   end=$(date +%s)
+  case $rc in
+    0) verdict=passed ;;
+    124 | 137) verdict="FAILED (still running after MOLECULE_TIMEOUT=${limit}s, ended)" ;;
+    *) verdict=FAILED ;;
+  esac
   printf '%s %d %d\n' "$s" "$rc" "$((end - start))" >"$logdir/$s.result"
-  printf '[molecule] %-16s %s in %ds\n' "$s" "$([ $rc -eq 0 ] && echo passed || echo FAILED)" "$((end - start))"
+  printf '[molecule] %-16s %s in %ds\n' "$s" "$verdict" "$((end - start))"
 }
 
 total_start=$(date +%s)
