@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 RUN := scripts/venv-exec
 
-.PHONY: help tools test lint sanity unit build-check molecule mitogen docker image lab lab-destroy bench fresh-install-check build clean
+.PHONY: help tools test lint sanity unit build-check molecule mitogen docker image lab lab-destroy bench vm-audit fresh-install-check build clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ lab-destroy:  ## Remove the lab hosts
 
 bench: image  ## Converge-time benchmark (bench/converge.sh)
 	$(RUN) bench/converge.sh
+
+vm-audit:  ## Hardening on a real kernel: a Debian 12 qemu VM, Lynis, sysctls, auditd, reboots (bench/vm-audit.sh)
+	$(RUN) bench/vm-audit.sh
 
 fresh-install-check: image  ## A fresh virtualenv installs the built tarball and converges one lab host twice (scripts/fresh-install-check.sh)
 	scripts/fresh-install-check.sh
