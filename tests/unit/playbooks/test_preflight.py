@@ -26,14 +26,14 @@ pytestmark = pytest.mark.skipif(shutil.which('ansible-playbook') is None, reason
 
 
 def write_inventory(work, groups):
-    """The groups on four local hosts, with the lab's group_vars."""
+    """The groups on their local hosts, with the lab's group_vars."""
     os.symlink(os.path.join(ROOT, 'inventories', 'lab', 'group_vars'), str(work / 'group_vars'))
     hosts = {'all': {
         'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': shutil.which('python3'),
                  'ansible_become': False, 'selfhost_lab_operator_key': KEY,
                  'selfhost_private_address': '127.0.0.1',
                  'selfhost_lab_files': os.path.join(ROOT, 'inventories', 'lab', 'files')},
-        'children': dict({'lab': {'hosts': {h: {} for h in ['pf-edge', 'pf-worker', 'pf-db', 'pf-mon']}}},
+        'children': dict({'lab': {'hosts': {h: {} for members in groups.values() for h in members}}},
                          **{group: {'hosts': {h: {} for h in members}} for group, members in groups.items()})}}
     path = work / 'hosts.yml'
     path.write_text(json.dumps(hosts))
@@ -44,6 +44,15 @@ def write_inventory(work, groups):
 def inventory(tmp_path_factory):
     """The lab's groups on four local hosts (a two-node swarm among them)."""
     return write_inventory(tmp_path_factory.mktemp('preflight'), GROUPS)
+
+
+@pytest.fixture(scope='module')
+def vps_inventory(tmp_path_factory):
+    """Every group on one local host, the single VPS most users run (a one-node swarm): each
+    bad-input run checks one host, a third faster than four."""
+    groups = {group: ['pf-vps'] for group in GROUPS}
+    groups['swarm_workers'] = []
+    return write_inventory(tmp_path_factory.mktemp('preflight-vps'), groups)
 
 
 def play(inventory, playbook, *extra, tags=None):
@@ -80,8 +89,8 @@ def test_the_lab_settings_pass_and_change_nothing(inventory):
     # The overlay pool inside the docker pools: bridge and overlay networks would share subnets.
     ('{"swarm_default_addr_pool": ["172.20.0.0/16"]}', 'swarm_default_addr_pool', 'overlaps'),
 ])
-def test_bad_input_stops_site_in_its_first_play(inventory, setting, named, why):
-    rc, out = play(inventory, 'site.yml', setting)
+def test_bad_input_stops_site_in_its_first_play(vps_inventory, setting, named, why):
+    rc, out = play(vps_inventory, 'site.yml', setting)
     assert rc != 0, out[-3000:]
     failures = [line for line in out.splitlines() if line.startswith(('fatal:', 'failed:'))]
     assert failures and all(named in line and why in line for line in failures), out[-3000:]
