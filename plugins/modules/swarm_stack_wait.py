@@ -19,9 +19,11 @@ description:
   - and as many tasks as it wants replicas (for a global service, every task it wants) are in
     state C(running) with the service's current image and secrets. A task of a service with a
     healthcheck reaches C(running) only once healthy.
-  - Fails at once when an update is C(paused) or C(rollback_paused) (it needs an operator), and
-    when an update ended in C(rollback_completed) after O(since). Swarm then refused the new version
-    (a failed healthcheck or task) and put the previous one back.
+  - Fails at once when an update is C(paused) or C(rollback_paused) (it needs an operator).
+  - Fails when an update ended in C(rollback_completed) after O(since): Swarm refused the new version
+    (a failed healthcheck or task) and put the previous one back. Before failing it waits, within
+    O(timeout), until the previous version runs on every task again (as for convergence, O(settle)
+    looks in a row), so that a caller that fails on the rollback finds the previous version serving.
   - Only reads; it never changes the services.
 author:
   - selfhost.platform maintainers (@selfhost-platform)
@@ -254,10 +256,18 @@ def main():
         if not services:
             module.fail_json(msg='stack %s has no services (is it deployed?)' % params['name'], **result)
         if rolled_back:
-            module.fail_json(msg='stack %s: Swarm rolled back %s; the new version was refused (failed healthcheck'
-                                 ' or tasks) and the previous one runs again. %s' % (
-                                     params['name'], ', '.join(rolled_back),
-                                     '; '.join(describe(n, services[n]) for n in rolled_back)), **result)
+            # A rolled-back service has converged when the previous spec runs on every task again.
+            restored = all(services[n]['converged'] for n in rolled_back)
+            good = good + 1 if restored else 0
+            if good >= max(params['settle'], 1) or elapsed >= params['timeout']:
+                module.fail_json(msg='stack %s: Swarm rolled back %s; the new version was refused (failed healthcheck'
+                                     ' or tasks) and %s. %s' % (
+                                         params['name'], ', '.join(rolled_back),
+                                         'the previous one runs again' if restored else
+                                         'the previous one is not running everywhere yet after %ds' % params['timeout'],
+                                         '; '.join(describe(n, services[n]) for n in rolled_back)), **result)
+            time.sleep(max(params['interval'], 1))
+            continue
         if paused:
             module.fail_json(msg='stack %s: the update of %s is paused (failure_action pause) and needs an operator:'
                                  ' fix the cause, then redeploy or run docker service update --rollback. %s' % (

@@ -127,6 +127,27 @@ def test_rollback_fails(monkeypatch):
     assert result["msg"].startswith("stack app: Swarm rolled back app_web; the new version was refused")
 
 
+def test_rollback_waits_for_the_previous_version(monkeypatch):
+    back = service("s1", "app_web", "web:1", state="rollback_completed", started="2026-12-03T18:00:10Z")
+    looks = [
+        ([back], [task("s1", "web:1")] * 2 + [task("s1", "web:1", "starting")]),
+        ([back], [task("s1", "web:1")] * 3),
+    ]
+    result = _run({"name": "app", "since": 1796320800.0}, monkeypatch, looks)
+    assert result["failed"] and result["rolled_back"] == ["app_web"]
+    assert "the previous one runs again. app_web 3/3 running, update rollback_completed" in result["msg"]
+    # one look with a task still starting, then settle=2 looks with all three running
+    assert sum(1 for c in result["calls"] if c[0] == "inspect") == 3
+
+
+def test_rollback_not_restored_within_the_timeout(monkeypatch):
+    back = service("s1", "app_web", "web:1", state="rollback_completed", started="2026-12-03T18:00:10Z")
+    looks = [([back], [task("s1", "web:1")] * 2 + [task("s1", "web:1", "starting")])]
+    result = _run({"name": "app", "since": 1796320800.0, "timeout": 0}, monkeypatch, looks)
+    assert result["failed"] and result["rolled_back"] == ["app_web"]
+    assert "the previous one is not running everywhere yet after 0s. app_web 2/3 running" in result["msg"]
+
+
 def test_old_rollback_is_history(monkeypatch):
     web = service("s1", "app_web", "web:2", state="rollback_completed", started="2026-12-03T17:00:00Z")
     result = _run({"name": "app", "since": 1796320800.0}, monkeypatch, [([web], [task("s1", "web:2")] * 3)])
