@@ -20,7 +20,7 @@ description:
     state C(running) with the service's current image and secrets. A task of a service with a
     healthcheck reaches C(running) only once healthy.
   - Fails at once when an update is C(paused) or C(rollback_paused) (it needs an operator).
-  - Fails when an update ended in C(rollback_completed) after O(since): Swarm refused the new version
+  - Fails when an update ended in C(rollback_completed) after O(since). Swarm refused the new version
     (a failed healthcheck or task) and put the previous one back. Before failing it waits, within
     O(timeout), until the previous version runs on every task again (as for convergence, O(settle)
     looks in a row), so that a caller that fails on the rollback finds the previous version serving.
