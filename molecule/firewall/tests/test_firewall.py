@@ -54,6 +54,11 @@ def test_ufw_active_with_default_deny(host):
     assert "Logging: on (medium)" in status
 
 
+def test_ufw_keeps_its_kernel_parameters_without_the_hardening_role(host):
+    # Only the firewall role in this play: UFW's own sysctl.conf stays in force.
+    assert "IPT_SYSCTL=/etc/ufw/sysctl.conf" in host.file("/etc/default/ufw").content_string.splitlines()
+
+
 def test_ipv6_filtered(host):
     assert 'IPV6="yes"' in host.file("/etc/default/ufw").content_string
     rules6 = host.check_output("ip6tables -S ufw6-user-input")

@@ -174,6 +174,16 @@ def test_every_other_hosts_journal_reaches_the_log_host(hosts):
     poll(arrived, 60, "the lines logged on site-edge and site-db in site-mon's received journal")
 
 
+# --- Kernel parameters: the hardening role's values are the ones the next boot applies ----------
+
+def test_ufw_leaves_the_kernel_parameters_to_the_hardening_role(hosts):
+    """UFW starts after systemd-sysctl and would apply /etc/ufw/sysctl.conf (log_martians=0) at
+    every boot; with the hardening role in the same play the firewall role turns that off."""
+    for role, host in hosts.items():
+        assert "IPT_SYSCTL=" in host.file("/etc/default/ufw").content_string.splitlines(), role
+        assert "net.ipv4.conf.all.log_martians = 1" in host.file("/etc/sysctl.d/zz-selfhost-hardening.conf").content_string
+
+
 # --- Check mode --------------------------------------------------------------------------------
 
 def test_site_in_check_mode_on_the_converged_fleet_changes_nothing_and_fails_nowhere():
