@@ -17,6 +17,8 @@ import os
 import re
 
 PROC_ROOT = '/proc/sys'
+# Where systemd-sysctl reads *.conf files at boot, highest priority first (sysctl.d(5)).
+BOOT_DIRS = ('/etc/sysctl.d', '/run/sysctl.d', '/usr/local/lib/sysctl.d', '/usr/lib/sysctl.d', '/lib/sysctl.d')
 
 # One path component: interface names and key names use letters, digits and a few
 # punctuation characters; the first character of a key may not be '-' (in sysctl.d
@@ -172,3 +174,67 @@ def classify_error(err, action='write'):
     if code in (errno.EINVAL, errno.ERANGE, errno.EOVERFLOW):
         return REASON_REJECTED
     return 'failed to {0}: {1}'.format(action, os.strerror(code) if code else err)
+
+
+def boot_files(dirs=None):
+    """The files systemd-sysctl applies at boot, in its order.
+
+    Files are sorted by name whatever their directory; of two files with one name only
+    the one in the directory listed first is read (it masks the other).
+    """
+    chosen = {}
+    for directory in dirs if dirs is not None else BOOT_DIRS:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith('.conf') and name not in chosen:
+                chosen[name] = os.path.join(directory, name)
+    return [chosen[name] for name in sorted(chosen)]
+
+
+def parse_settings(text):
+    """(dotted key, normalized value) pairs of a sysctl.d file, in order.
+
+    Comments, blank lines, lines without '=' and glob keys (which this module never
+    writes) are left out; a leading '-' (ignore errors) is dropped from the key.
+    """
+    pairs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in '#;' or '=' not in line:
+            continue
+        key, value = line.split('=', 1)
+        try:
+            name = canonical_key(key.strip().lstrip('-'))
+        except SysctlError:
+            continue
+        pairs.append((name, normalize(value.strip())))
+    return pairs
+
+
+def overridden_at_boot(path, settings, dirs=None):
+    """Keys of settings that a file applied after path at boot sets to another value.
+
+    ``settings`` is a list of (key, value text) pairs as written to path. Returns one
+    dict per key (key, wanted, value, file), naming the last file that sets it.
+    """
+    name = os.path.basename(path)
+    last = {}
+    for other in boot_files(dirs):
+        if os.path.basename(other) <= name:
+            continue
+        try:
+            with open(other, 'r') as handle:
+                text = handle.read()
+        except (IOError, OSError, UnicodeDecodeError):
+            continue
+        for key, value in parse_settings(text):
+            last[key] = (value, other)
+    found = []
+    for key, wanted in settings:
+        value, other = last.get(canonical_key(key), (None, None))
+        if other is not None and value != normalize(wanted):
+            found.append(dict(key=key, wanted=wanted, value=value, file=other))
+    return found

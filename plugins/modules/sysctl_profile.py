@@ -142,6 +142,38 @@ unchanged:
   type: list
   elements: str
   sample: [vm.swappiness]
+overridden_at_boot:
+  description:
+    - Keys of this file that a file applied after it at boot sets to another value, so the
+      kernel would not keep this file's value after a reboot. systemd-sysctl applies the
+      C(*.conf) files of C(/etc/sysctl.d), C(/run/sysctl.d), C(/usr/local/lib/sysctl.d) and
+      C(/usr/lib/sysctl.d) sorted by file name (letters after digits), the last value wins.
+    - Only reported; the caller decides (rename the file so it sorts last, or take the other value).
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  contains:
+    key:
+      description: The key as given.
+      type: str
+      returned: always
+    wanted:
+      description: The value this file sets.
+      type: str
+      returned: always
+    value:
+      description: The value the later file sets.
+      type: str
+      returned: always
+    file:
+      description: The last file applied at boot that sets the key.
+      type: str
+      returned: always
+  sample:
+    - key: fs.protected_fifos
+      wanted: "2"
+      value: "1"
+      file: /usr/lib/sysctl.d/protect-links.conf
 skipped_keys:
   description:
     - Keys whose live value could not be read or written, with the reason. The file still holds them.
@@ -356,6 +388,7 @@ def main():
         applied, unchanged, skipped, live_changed = _apply(module, prepared, proc_root)
         result.update(applied=applied, unchanged=unchanged, skipped_keys=skipped)
 
+    result['overridden_at_boot'] = sysctl_utils.overridden_at_boot(path, prepared)
     result['changed'] = bool(file_changed or live_changed)
     if module._diff:
         result['diff'] = dict(before=before or '', after=content, before_header=path, after_header=path)

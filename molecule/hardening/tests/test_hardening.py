@@ -6,7 +6,7 @@ import time
 import pytest
 from labtest import rerun_converge
 
-SYSCTL_FILE = "/etc/sysctl.d/70-selfhost-hardening.conf"
+SYSCTL_FILE = "/etc/sysctl.d/zz-selfhost-hardening.conf"
 PROBE_KEY = "/root/probe_ed25519"
 SSH = (
     "ssh -i {key} -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
@@ -223,6 +223,23 @@ def test_rerun_puts_back_what_was_changed_by_hand(host):
     assert host.file(SYSCTL_FILE).content_string == sysctl_before
     assert host.file(SYSCTL_FILE).group == "root"
     assert host.file("/etc/issue").content_string == issue_before
+
+
+def test_a_sysctl_file_that_a_vendor_file_undoes_at_boot_is_refused(host):
+    """Debian's /usr/lib/sysctl.d/99-protect-links.conf sets fs.protected_fifos=1 and sorts after
+    a 70-... file (systemd-sysctl applies them by name): the role's file of earlier releases lost
+    that key at every boot. Such a name must fail the run, naming the key and the vendor file."""
+    old = "/etc/sysctl.d/70-selfhost-hardening.conf"
+    # The current file (zz-...) would rightly win over the vendor file: set it aside for the run.
+    host.run_expect([0], "mv %s /root/sysctl-current.conf", SYSCTL_FILE)
+    try:
+        run = rerun_converge("hardening", {"hardening_sysctl_file": old})
+        output = run.stdout + run.stderr
+        assert run.returncode != 0, output[-3000:]
+        assert "A file applied after %s at boot sets these keys otherwise" % old in output, output[-3000:]
+        assert "fs.protected_fifos" in output and "99-protect-links.conf" in output, output[-3000:]
+    finally:
+        host.run_expect([0], "rm -f %s && mv /root/sysctl-current.conf %s", old, SYSCTL_FILE)
 
 
 def test_a_file_that_fails_its_check_stops_every_write_of_its_concern(host):

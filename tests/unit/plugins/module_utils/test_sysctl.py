@@ -16,10 +16,13 @@ from ansible_collections.selfhost.platform.plugins.module_utils.sysctl import (
     REASON_UNKNOWN,
     REASON_UNREADABLE,
     SysctlError,
+    boot_files,
     canonical_key,
     classify_error,
     key_to_path,
     normalize,
+    overridden_at_boot,
+    parse_settings,
     read_value,
     render,
     validate_key,
@@ -192,3 +195,40 @@ def test_read_value_real_proc():
     # Read-only use of the real tree: the default root works against a live kernel.
     assert read_value('kernel.ostype') == 'Linux'
     assert read_value('kernel/ostype') == 'Linux'
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return str(path)
+
+
+def test_boot_files_sort_by_name_and_etc_masks_usr_lib(tmp_path):
+    etc, usr = tmp_path / 'etc', tmp_path / 'usr'
+    _write(etc / '70-selfhost.conf', '')
+    _write(etc / 'protect-links.conf', '')
+    _write(usr / 'protect-links.conf', '')
+    _write(usr / '50-default.conf', '')
+    _write(usr / 'README', '')
+    assert boot_files([str(etc), str(tmp_path / 'missing'), str(usr)]) == [
+        str(usr / '50-default.conf'), str(etc / '70-selfhost.conf'), str(etc / 'protect-links.conf')]
+
+
+def test_parse_settings_skips_comments_globs_and_garbage():
+    text = '# c\n; c\n\nfs.protected_fifos = 1\n-net/ipv4/ip_forward=0\nnet.ipv4.conf.*.rp_filter = 2\nnoequals\n'
+    assert parse_settings(text) == [('fs.protected_fifos', '1'), ('net.ipv4.ip_forward', '0')]
+
+
+def test_overridden_at_boot_names_the_last_later_file(tmp_path):
+    etc, usr = tmp_path / 'etc', tmp_path / 'usr'
+    ours = _write(etc / '70-selfhost-hardening.conf', 'fs.protected_fifos = 2\n')
+    _write(usr / '50-default.conf', 'kernel.sysrq = 16\n')                      # earlier: ours wins
+    _write(usr / 'protect-links.conf', 'fs.protected_fifos = 1\nfs.protected_hardlinks = 1\n')
+    _write(etc / 'zz-local.conf', 'kernel.kptr_restrict=1\n')
+    settings = [('fs.protected_fifos', '2'), ('fs.protected_hardlinks', '1'), ('kernel.sysrq', '0'),
+                ('kernel/kptr_restrict', '2')]
+    assert overridden_at_boot(ours, settings, [str(etc), str(usr)]) == [
+        dict(key='fs.protected_fifos', wanted='2', value='1', file=str(usr / 'protect-links.conf')),
+        dict(key='kernel/kptr_restrict', wanted='2', value='1', file=str(etc / 'zz-local.conf'))]
+    last = str(etc / 'zz-selfhost-hardening.conf')
+    assert overridden_at_boot(last, settings, [str(etc), str(usr)]) == []

@@ -46,10 +46,24 @@ def proc(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def conf(tmp_path):
+def conf(tmp_path, monkeypatch):
     directory = tmp_path / 'sysctl.d'
     directory.mkdir()
+    # The boot-order check reads only this directory, not the machine's /etc/sysctl.d.
+    monkeypatch.setattr(sysctl_utils, 'BOOT_DIRS', (str(directory),))
     return str(directory / '60-test.conf')
+
+
+def test_reports_a_key_a_later_file_sets_otherwise(proc, conf, capsys):
+    directory = os.path.dirname(conf)
+    with open(os.path.join(directory, 'protect-links.conf'), 'w') as handle:
+        handle.write('vm.swappiness = 60\nnet.core.somaxconn = 1024\n')
+    with open(os.path.join(directory, '10-early.conf'), 'w') as handle:
+        handle.write('net.core.somaxconn = 1\n')
+    result, failed = run(capsys, dict(path=conf, settings={'vm.swappiness': 10, 'net.core.somaxconn': 1024}))
+    assert not failed
+    assert result['overridden_at_boot'] == [
+        dict(key='vm.swappiness', wanted='10', value='60', file=os.path.join(directory, 'protect-links.conf'))]
 
 
 def run(capsys, args, check=False, diff=False):
